@@ -2,6 +2,7 @@
 
 Severity:
 * `corrected` – the value was fixed with certainty; the row is used (counted as corrected);
+* `normalized` – a recognised spelling was mapped to its canonical form (not an error; counted as accepted);
 * `flag` – the value is usable but less certain (year-only birth date, placeholder 01/01); the row is
   used and the flag travels with the record;
 * `bad` – the row cannot be used as is; it is quarantined with its raw values until corrected.
@@ -17,7 +18,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-Severity = Literal["corrected", "flag", "bad"]
+Severity = Literal["corrected", "normalized", "flag", "bad"]
 
 
 @dataclass(frozen=True)
@@ -111,7 +112,7 @@ _ALL = [
     Reason("date_too_early", "bad", "event date before the epidemic period", "ngày quá sớm"),
     Reason(
         "code_normalized",
-        "corrected",
+        "normalized",
         "vaccine, dose, test or outcome mapped to the controlled list",
         "đã chuẩn hóa danh mục",
     ),
