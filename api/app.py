@@ -8,8 +8,6 @@ from collections.abc import AsyncIterator
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.middleware.gzip import GZipMiddleware
-from fastapi.responses import ORJSONResponse
-
 from fastapi.staticfiles import StaticFiles
 
 from api.assets import mount_assets
@@ -47,15 +45,18 @@ def create_app(store: Store | None = None, settings: ApiSettings | None = None) 
         title="riskmap",
         version="0.1.0",
         description=DESCRIPTION,
-        default_response_class=ORJSONResponse,
         lifespan=lifespan,
     )
     app.state.settings = settings
     app.state.store = store
     app.state.snapshots = holder
     if settings.cors_origins:
-        app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET", "POST"],
-                           allow_headers=["*"])
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST"],
+            allow_headers=["*"],
+        )
     app.add_middleware(GZipMiddleware, minimum_size=1024)
     for router in ROUTERS:
         app.include_router(router)

@@ -19,7 +19,9 @@ def get_view(request: Request) -> SnapshotView:
     """The snapshot this request is answered from (taken once, so the answer is consistent)."""
     view = request.app.state.snapshots.view
     if view is None:
-        raise HTTPException(status_code=503, detail="no risk snapshot has been published yet; run `riskmap score`")
+        raise HTTPException(
+            status_code=503, detail="no risk snapshot has been published yet; run `riskmap score`"
+        )
     return view
 
 

@@ -17,7 +17,9 @@ class ApiSettings(BaseSettings):
     port: int = Field(default=8000, ge=1, le=65535)
     workers: int = Field(default=1, ge=1)
     cors_origins: list[str] = Field(default_factory=list, description="origins allowed to call the API")
-    snapshot_poll_seconds: float = Field(default=1.0, gt=0, description="how often to look for a new snapshot")
+    snapshot_poll_seconds: float = Field(
+        default=1.0, gt=0, description="how often to look for a new snapshot"
+    )
     basemap_url: str = Field(
         default="",
         description="XYZ template of a base map, e.g. https://maps.vnpost.vn/api/tm/{z}/{x}/{y}@2x.png?apikey=KEY; "

@@ -64,7 +64,10 @@ def build_view(store: Store, info: SnapshotInfo) -> SnapshotView:
     gaz = load_gazetteer()
     levels = store.read_snapshot(info.snapshot_id, "levels")
     levels = levels.set_index(["unit_type", "unit_id"], drop=False)
-    answers = {key: _answer(row, profile, info, gaz) for key, row in zip(levels.index, levels.to_dict("records"), strict=True)}
+    answers = {
+        key: _answer(row, profile, info, gaz)
+        for key, row in zip(levels.index, levels.to_dict("records"), strict=True)
+    }
     wards = gaz.wards
     ward_ids = wards.index.to_numpy()
     geoms = wards.geometry.to_numpy()
@@ -122,8 +125,14 @@ def _ward_geojson(wards: Any, answers: dict[tuple[str, str], dict[str, Any]]) ->
             "label_en": a["label"]["en"] if a else "Unknown",
             "population": a["metrics"].get("population") if a else None,
         }
-        features.append({"type": "Feature", "id": uid, "properties": props,
-                         "geometry": json.loads(shapely.to_geojson(shapely.set_precision(geom, 1e-6)))})
+        features.append(
+            {
+                "type": "Feature",
+                "id": uid,
+                "properties": props,
+                "geometry": json.loads(shapely.to_geojson(shapely.set_precision(geom, 1e-6))),
+            }
+        )
     return orjson.dumps({"type": "FeatureCollection", "features": features})
 
 

@@ -90,8 +90,9 @@ def _is_geoparquet(path: Path) -> bool:
 
 def _groups_from_wkb(path: Path) -> gpd.GeoDataFrame:
     df = pd.read_parquet(path)
-    return gpd.GeoDataFrame(df.drop(columns=["geometry"]), geometry=gpd.GeoSeries.from_wkb(df["geometry"]),
-                            crs="EPSG:4326")
+    return gpd.GeoDataFrame(
+        df.drop(columns=["geometry"]), geometry=gpd.GeoSeries.from_wkb(df["geometry"]), crs="EPSG:4326"
+    )
 
 
 def load_reference(store: Store, city_dir: Path | None = None) -> ReferenceCounts:

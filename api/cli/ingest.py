@@ -40,7 +40,9 @@ def register(app: typer.Typer) -> None:
     @app.command("ingest")
     def ingest(
         paths: list[Path] = typer.Argument(..., help="feed files or folders (feeds/<source>/<file>)"),
-        source: str | None = typer.Option(None, "--source", "-s", help="source id (default: the file's folder name)"),
+        source: str | None = typer.Option(
+            None, "--source", "-s", help="source id (default: the file's folder name)"
+        ),
         latest: dt.datetime | None = typer.Option(
             None, "--latest", formats=["%Y-%m-%d"], help="latest believable event date (default: today)"
         ),
@@ -60,7 +62,9 @@ def register(app: typer.Typer) -> None:
                 for f, sid in files:
                     bar.update(task, description=f"{sid}/{f.name}")
                     try:
-                        result = ingest_file(store, f, sid, placer=placer, latest=latest.date() if latest else None)
+                        result = ingest_file(
+                            store, f, sid, placer=placer, latest=latest.date() if latest else None
+                        )
                     except IngestError as exc:
                         failed += 1
                         console.print(f"[red]rejected[/red] {exc}")
@@ -71,10 +75,21 @@ def register(app: typer.Typer) -> None:
                         for k in totals:
                             totals[k] += getattr(b, k)
                     if as_json:
-                        typer.echo(json.dumps({"file": str(f), "new": result.new, "batch_id": b.batch_id,
-                                               "rows_in": b.rows_in, "accepted": b.accepted, "corrected": b.corrected,
-                                               "quarantined": b.quarantined, "duplicates": b.duplicates},
-                                              ensure_ascii=False))
+                        typer.echo(
+                            json.dumps(
+                                {
+                                    "file": str(f),
+                                    "new": result.new,
+                                    "batch_id": b.batch_id,
+                                    "rows_in": b.rows_in,
+                                    "accepted": b.accepted,
+                                    "corrected": b.corrected,
+                                    "quarantined": b.quarantined,
+                                    "duplicates": b.duplicates,
+                                },
+                                ensure_ascii=False,
+                            )
+                        )
                     else:
                         bar.console.print(result.summary())
                     bar.advance(task)

@@ -13,9 +13,13 @@ from risk.score import score as run_score
 def register(app: typer.Typer) -> None:
     @app.command("score")
     def score(
-        as_of: dt.datetime = typer.Option(..., "--as-of", formats=["%Y-%m-%d"], help="date the levels speak for"),
+        as_of: dt.datetime = typer.Option(
+            ..., "--as-of", formats=["%Y-%m-%d"], help="date the levels speak for"
+        ),
         profile: str = typer.Option("moh-4800", "--profile", "-p", help="rule profile id"),
-        publish: bool = typer.Option(True, "--publish/--no-publish", help="make the snapshot the current one"),
+        publish: bool = typer.Option(
+            True, "--publish/--no-publish", help="make the snapshot the current one"
+        ),
     ) -> None:
         """Score the city and its wards and write a snapshot (published unless --no-publish)."""
         with clean_errors():

@@ -13,8 +13,15 @@ def serve_app(host: str, port: int, workers: int = 1, log_level: str = "info") -
     """Run the app the way production does (uvicorn with uvloop/httptools)."""
     console.print(f"riskmap serving on http://{host}:{port}  (map: http://{host}:{port}/map)")
     uvicorn.run(
-        "api.app:create_app", factory=True, host=host, port=port, workers=workers, log_level=log_level,
-        loop="uvloop", http="httptools", access_log=False,
+        "api.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level=log_level,
+        loop="uvloop",
+        http="httptools",
+        access_log=False,
     )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 from fastapi import APIRouter
-from fastapi.responses import ORJSONResponse
+from fastapi.responses import JSONResponse
 
 from api.deps import Holder
 
@@ -17,13 +17,16 @@ async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz", summary="Readiness: a snapshot is loaded and being served",
-            responses={503: {"description": "no snapshot loaded yet"}})
-async def readyz(holder: Holder) -> ORJSONResponse:
+@router.get(
+    "/readyz",
+    summary="Readiness: a snapshot is loaded and being served",
+    responses={503: {"description": "no snapshot loaded yet"}},
+)
+async def readyz(holder: Holder) -> JSONResponse:
     view = holder.view
     if view is None:
-        return ORJSONResponse({"status": "not ready", "detail": "no snapshot loaded"}, status_code=503)
-    return ORJSONResponse(
+        return JSONResponse({"status": "not ready", "detail": "no snapshot loaded"}, status_code=503)
+    return JSONResponse(
         {
             "status": "ready",
             "snapshot_id": view.info.snapshot_id,

@@ -14,11 +14,15 @@ def test_names() -> None:
     assert out["full_name"].tolist()[0] == "Nguyễn Văn An"
     assert out["name_key"].tolist()[:2] == ["nguyen van an", "nguyen van an"]
     assert "name_no_diacritics" in out["corrections"][1]
-    assert out["given_name"][3] == "Hòa" and out["family_name"][3] == "Trần" and out["middle_name"][3] == "Thị"
+    assert (
+        out["given_name"][3] == "Hòa" and out["family_name"][3] == "Trần" and out["middle_name"][3] == "Thị"
+    )
 
 
 def test_birth_dates_with_precision() -> None:
-    s = pd.Series(["05/07/1980", "1980", "01/01/1975", "31/02/1990", "1980-07-05", "29452", "07/1985", "12/12/2090"])
+    s = pd.Series(
+        ["05/07/1980", "1980", "01/01/1975", "31/02/1990", "1980-07-05", "29452", "07/1985", "12/12/2090"]
+    )
     out = parse_dates(s, kind="birth")
     assert out["date"][0] == pd.Timestamp("1980-07-05")  # day first
     assert out["precision"].tolist() == ["day", "year", "year", "", "day", "day", "month", ""]
@@ -29,13 +33,19 @@ def test_birth_dates_with_precision() -> None:
 
 
 def test_event_dates_need_a_day_and_a_plausible_time() -> None:
-    out = parse_dates(pd.Series(["05/08/2021", "2021", "01/11/2021", "05/08/2019"]), kind="event",
-                      latest=dt.date(2021, 10, 24), earliest=dt.date(2020, 1, 1))
+    out = parse_dates(
+        pd.Series(["05/08/2021", "2021", "01/11/2021", "05/08/2019"]),
+        kind="event",
+        latest=dt.date(2021, 10, 24),
+        earliest=dt.date(2020, 1, 1),
+    )
     assert out["bad"].tolist() == ["", "date_impossible", "date_future", "date_too_early"]
 
 
 def test_ids_checked_against_birth_year_and_sex() -> None:
-    raw = pd.Series(["079080012345", "79080012345", "079 080 012 345", "023456789", "B1234567", "079180012345", "12"])
+    raw = pd.Series(
+        ["079080012345", "79080012345", "079 080 012 345", "023456789", "B1234567", "079180012345", "12"]
+    )
     year = pd.Series([1980] * 7)
     sex = pd.Series(["M"] * 7)
     out = clean_ids(raw, year, sex)
