@@ -37,10 +37,11 @@ else
     PG_DIR="$REPO_ROOT/var/pg"
 fi
 
-# Run a PostgreSQL server program as the user that owns the cluster.
+# Run a PostgreSQL server program as the user that owns the cluster (from /, which that user can enter:
+# every path given to it is absolute).
 as_pg() {
     if [[ $EUID -eq 0 ]]; then
-        runuser -u postgres -- "$@"
+        (cd / && runuser -u postgres -- "$@")
     else
         "$@"
     fi
