@@ -91,7 +91,7 @@ ensure_venv() {
     fi
     target="."
     [[ -n "$extras" ]] && target=".[$extras]"
-    info "pip install -e '$target' (pyproject.toml changed or first install)"
+    info "pip install -e '$target' (first install, or pyproject.toml or the extras changed)"
     rm -f "$stamp"
     (cd "$REPO_ROOT" && "$VENV/bin/python" -m pip install --disable-pip-version-check -q -e "$target")
     printf '%s %s %s\n' "$STAMP_VERSION" "$hash" "$extras" >"$stamp"

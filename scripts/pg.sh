@@ -30,6 +30,8 @@ PG_DB="${RISKMAP_PG_DB:-riskmap_test}"
 DEFAULT_PORT=55433
 PORT_RANGE=50
 PG_USER=postgres # the superuser initdb creates (same name whoever runs the server)
+# util-linux's runuser lives in /usr/sbin, which a non-login root PATH may lack.
+RUNUSER="$(command -v runuser || echo /usr/sbin/runuser)"
 
 if [[ -n "${RISKMAP_PG_DIR:-}" ]]; then
     PG_DIR="$(mkdir -p "$RISKMAP_PG_DIR" && cd "$RISKMAP_PG_DIR" && pwd)"
@@ -41,7 +43,7 @@ fi
 # every path given to it is absolute).
 as_pg() {
     if [[ $EUID -eq 0 ]]; then
-        (cd / && runuser -u postgres -- "$@")
+        (cd / && "$RUNUSER" -u postgres -- "$@")
     else
         "$@"
     fi
@@ -54,7 +56,7 @@ check_binaries() {
         die "PostGIS for PostgreSQL 15 is not installed: apt-get install postgresql-15-postgis-3"
     if [[ $EUID -eq 0 ]]; then
         id -u postgres >/dev/null 2>&1 || die "no 'postgres' user: apt-get install postgresql-15"
-        command -v runuser >/dev/null 2>&1 || die "runuser (util-linux) is needed to run PostgreSQL as 'postgres'"
+        [[ -x "$RUNUSER" ]] || die "runuser (util-linux) is needed to run PostgreSQL as 'postgres'"
     fi
 }
 
@@ -76,7 +78,7 @@ locate_dir() {
 resolve_dir() {
     locate_dir
     if [[ $EUID -eq 0 && -z "${RISKMAP_PG_DIR:-}" && ! -d "$DATA" ]] &&
-        ! runuser -u postgres -- test -x "$REPO_ROOT"; then
+        ! "$RUNUSER" -u postgres -- test -x "$REPO_ROOT"; then
         PG_DIR="$(fallback_dir)"
         info "the postgres user cannot reach $REPO_ROOT: the cluster lives in $PG_DIR"
         locate_dir
