@@ -30,7 +30,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PIP_NO_CACHE_DIR=1
 RUN groupadd --system --gid 10001 riskmap \
- && useradd --system --uid 10001 --gid riskmap --home-dir /app --no-create-home --shell /usr/sbin/nologin riskmap
+ && useradd --system --uid 10001 --gid riskmap --create-home --home-dir /home/riskmap --shell /usr/sbin/nologin riskmap
 RUN --mount=type=bind,from=wheels,source=/wheels,target=/wheels \
     pip install --no-index --find-links /wheels riskmap
 WORKDIR /app
