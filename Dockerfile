@@ -15,7 +15,8 @@ COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund --ignore-scripts \
  && mkdir -p /assets/leaflet /assets/maplibre-gl \
  && cp -r node_modules/leaflet/dist node_modules/leaflet/LICENSE /assets/leaflet/ \
- && cp -r node_modules/maplibre-gl/dist node_modules/maplibre-gl/LICENSE.txt /assets/maplibre-gl/
+ && cp -r node_modules/maplibre-gl/dist node_modules/maplibre-gl/LICENSE.txt /assets/maplibre-gl/ \
+ && rm -f /assets/*/dist/*.map /assets/*/dist/*-dev.js /assets/*/dist/*.d.ts
 
 FROM ${PYTHON_IMAGE} AS wheels
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1
