@@ -111,14 +111,17 @@ def pg_type(t: TableSpec, f: pa.Field) -> str:
     raise StoreError(f"table {t.name}, column {f.name!r}: no PostgreSQL type for {typ}")
 
 
+def column_ddl(t: TableSpec, f: pa.Field) -> str:
+    """One column as a migration declares it (see the conventions atop 0001_init.sql)."""
+    typ = pg_type(t, f).replace(",4326", ", 4326")
+    coll = ' COLLATE "C"' if typ == "text" else ""
+    not_null = " NOT NULL" if t.snapshot and f.name == "snapshot_id" else ""
+    return f"{f.name} {typ}{coll}{not_null}"
+
+
 def table_ddl(t: TableSpec) -> str:
     """The SQL a migration needs to create a table of `tables.py` (printed by the schema test)."""
-    cols = []
-    for f in t.schema:
-        typ = pg_type(t, f).replace(",4326", ", 4326")
-        coll = ' COLLATE "C"' if typ == "text" else ""
-        not_null = " NOT NULL" if t.snapshot and f.name == "snapshot_id" else ""
-        cols.append(f"    {f.name} {typ}{coll}{not_null}")
+    cols = [f"    {column_ddl(t, f)}" for f in t.schema]
     if t.geometry:
         cols.append(
             f"    geom_3857 geometry({t.geometry_type}, 3857)"
