@@ -32,6 +32,7 @@ import hashlib
 import math
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -44,6 +45,7 @@ import pyarrow.csv as pacsv
 import shapely
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
+from psycopg.copy import QueuedLibpqWriter
 from psycopg_pool import ConnectionPool, PoolClosed, PoolTimeout
 
 from risk.store.base import (
@@ -71,7 +73,7 @@ MIGRATION_LOCK = 0x7269736B6D6170  # pg_advisory_lock key ("riskmap"): one migra
 BOOKKEEPING_TABLES = ("schema_migrations", "batches", "snapshots", "current_snapshot", "id_sequences")
 COPY_ROWS = 500_000  # rows per COPY statement: bounds statement time
 CSV_ROWS = 50_000  # rows per CSV piece written to a COPY: bounds memory
-READ_CHUNK_BYTES = 64 << 20  # CSV bytes parsed at once while reading
+READ_CHUNK_BYTES = 32 << 20  # CSV bytes parsed at once while reading
 RECONNECT_WINDOW_S = 10.0  # pool retries in the background this long, then again on the next request
 
 _SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
@@ -595,7 +597,8 @@ class PostgisStore:
         with conn.cursor() as cur:
             for start in range(0, arrow.num_rows, COPY_ROWS):
                 part = arrow.slice(start, COPY_ROWS)
-                with cur.copy(stmt) as copy:
+                # a writer thread sends one piece while Arrow writes the next
+                with cur.copy(stmt, writer=QueuedLibpqWriter(cur)) as copy:
                     for piece in part.to_batches(max_chunksize=CSV_ROWS):
                         cols = [_to_csv_array(t, f, piece.column(i)) for i, f in enumerate(t.schema)]
                         sink = pa.BufferOutputStream()
@@ -635,8 +638,9 @@ class PostgisStore:
         if not cols:  # no columns to send: only the number of rows
             return pa.table({"n": pa.nulls(self._count(t, where))}).drop_columns(["n"])
         fields = [t.schema.field(c) for c in cols]
-        parts: list[pa.Table] = []
-        with self.connection() as conn:
+        parsed: list[Future[pa.Table]] = []
+        # Arrow parses one chunk (releasing the GIL) while this thread receives the next.
+        with self.connection() as conn, ThreadPoolExecutor(1, thread_name_prefix="riskmap-csv") as parser:
             exprs = sql.SQL(", ").join(_select_expr(t, f, self._postgis_schema or "public") for f in fields)
             query = sql.SQL("COPY (SELECT {} FROM {} WHERE {}) TO STDOUT (FORMAT csv)").format(
                 exprs, self._table(t.name), where
@@ -646,12 +650,12 @@ class PostgisStore:
                 for data in copy:
                     buf += data
                     if len(buf) >= READ_CHUNK_BYTES:
-                        parts.append(_parse_csv(t, fields, buf))
+                        parsed.append(parser.submit(_parse_csv, t, fields, buf))
                         buf = bytearray()
             if buf:
-                parts.append(_parse_csv(t, fields, buf))
-        schema = pa.schema(fields)
-        return pa.concat_tables(parts) if parts else schema.empty_table()
+                parsed.append(parser.submit(_parse_csv, t, fields, buf))
+            parts = [p.result() for p in parsed]
+        return pa.concat_tables(parts) if parts else pa.schema(fields).empty_table()
 
     # -- sequences ------------------------------------------------------------------------------------
 

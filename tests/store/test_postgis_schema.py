@@ -30,6 +30,7 @@ from risk.store.postgis import (
     pg_type,
     table_ddl,
 )
+from risk.store.settings import StoreSettings
 from risk.store.tables import TABLES, TableSpec
 
 
@@ -312,3 +313,28 @@ def test_an_unmigrated_schema_says_to_migrate(pg_dsn: str, pg_schema: str) -> No
             s.read_table("records")
     finally:
         s.close()
+
+
+def test_writers_never_wait_for_readers(pg: PostgisStore, pg_dsn: str) -> None:
+    """A reader in the middle of a long transaction does not hold up a snapshot or a replace."""
+    pg.write_tables({"households": sample_frame(TABLES["households"], 5)})
+    first = pg.write_snapshot(
+        SnapshotInfo(dt.date(2021, 8, 1), "p", "1", 0), {"levels": sample_frame(TABLES["levels"], 3)}
+    )
+    with psycopg.connect(pg_dsn) as reader:
+        reader.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
+        reader.execute(f'SET search_path TO "{pg.schema}", public')
+        reader.execute("SET lock_timeout = '1s'")
+        assert reader.execute("SELECT count(*) FROM levels").fetchone() == (3,)
+        assert reader.execute("SELECT count(*) FROM households").fetchone() == (5,)
+        hurried = PostgisStore(pg_dsn, schema=pg.schema, settings=StoreSettings(statement_timeout_ms=5000))
+        try:
+            second = hurried.write_snapshot(first, {"levels": sample_frame(TABLES["levels"], 4)})
+            hurried.publish_snapshot(second.snapshot_id)  # type: ignore[arg-type]
+            hurried.write_tables({"households": sample_frame(TABLES["households"], 2)}, mode="replace")
+        finally:
+            hurried.close()
+        # the reader's snapshot still holds the old rows (a TRUNCATE would have emptied them under it)
+        assert reader.execute("SELECT count(*) FROM households").fetchone() == (5,)
+    assert pg.count("households") == 2
+    assert len(pg.read_snapshot(second.snapshot_id, "levels")) == 4  # type: ignore[arg-type]
