@@ -71,10 +71,11 @@ from risk.store.tables import TableSpec
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 MIGRATION_LOCK = 0x7269736B6D6170  # pg_advisory_lock key ("riskmap"): one migrator per database at a time
 BOOKKEEPING_TABLES = ("schema_migrations", "batches", "snapshots", "current_snapshot", "id_sequences")
+BULK_ROWS = 200_000  # from this many rows into an empty table, indexes are built after the load
 COPY_ROWS = 500_000  # rows per COPY statement: bounds statement time
 CSV_ROWS = 50_000  # rows per CSV piece written to a COPY: bounds memory
 READ_CHUNK_BYTES = 32 << 20  # CSV bytes parsed at once while reading
-RECONNECT_WINDOW_S = 10.0  # pool retries in the background this long, then again on the next request
+RECONNECT_WINDOW_S = 4.0  # pool retries (backing off) this long, then at once on the next request
 
 _SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 _MIGRATION_FILE = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
@@ -454,18 +455,18 @@ class PostgisStore:
 
     def _unavailable(self) -> StoreError:
         """Why no connection came: ask the server directly, so the message names the real cause."""
+        wait = f"no connection within {self.settings.connect_timeout_s:g} s"
         try:
             with psycopg.connect(self._conninfo, connect_timeout=self._connect_timeout):
                 pass
         except psycopg.Error as exc:
-            return StoreUnavailable(
-                f"PostgreSQL at {self.where} is unavailable (no connection within "
-                f"{self.settings.connect_timeout_s:g} s): {_first_line(exc)}"
+            return StoreUnavailable(f"PostgreSQL at {self.where} is unavailable ({wait}): {_first_line(exc)}")
+        if self._pool.get_stats().get("pool_size", 0) >= self._pool.max_size:
+            return StoreError(
+                f"all {self._pool.max_size} connections to PostgreSQL at {self.where} stayed busy for "
+                f"{self.settings.connect_timeout_s:g} s (RISKMAP_STORE_POOL_MAX)"
             )
-        return StoreError(
-            f"all {self._pool.max_size} connections to PostgreSQL at {self.where} stayed busy for "
-            f"{self.settings.connect_timeout_s:g} s (RISKMAP_STORE_POOL_MAX)"
-        )
+        return StoreUnavailable(f"PostgreSQL at {self.where} is back; reconnecting ({wait})")
 
     def _check_schema(self) -> None:
         """Refuse to work on a schema that is missing, behind or ahead of this code's migrations."""
@@ -579,12 +580,63 @@ class PostgisStore:
     def write_tables(self, tables: Mapping[str, Frame], *, mode: Mode = "append") -> None:
         if mode not in ("append", "replace"):
             raise StoreError(f"unknown write mode {mode!r}")
-        conformed = [(t, to_arrow(t, data)) for t, data in _specs(tables, snapshot=False)]
+        conformed = self._conform(tables)
+        bulk = self._bulk_candidates(conformed)
         with self.connection() as conn:
             for t, arrow in conformed:
-                if mode == "replace":
-                    conn.execute(sql.SQL("DELETE FROM {}").format(self._table(t.name)))
-                self._copy_in(conn, t, arrow, self._table(t.name))
+                self._load(conn, t, arrow, replace=mode == "replace", bulk=t.name in bulk)
+
+    @staticmethod
+    def _conform(tables: Mapping[str, Frame]) -> list[tuple[TableSpec, pa.Table]]:
+        """Check and convert every table before any is written; in name order, so that concurrent
+        writers lock tables in the same order."""
+        conformed = [(t, to_arrow(t, data)) for t, data in _specs(tables, snapshot=False)]
+        return sorted(conformed, key=lambda ta: ta[0].name)
+
+    def _bulk_candidates(self, conformed: list[tuple[TableSpec, pa.Table]]) -> set[str]:
+        """Tables that get a big load and look empty (checked again under lock inside the write)."""
+        big = [t for t, arrow in conformed if arrow.num_rows >= BULK_ROWS]
+        if not big:
+            return set()
+        with self.connection() as conn:
+            return {t.name for t in big if self._is_empty(conn, self._table(t.name))}
+
+    @staticmethod
+    def _is_empty(conn: psycopg.Connection, target: sql.Identifier) -> bool:
+        row = conn.execute(sql.SQL("SELECT NOT EXISTS (SELECT 1 FROM {})").format(target)).fetchone()
+        return bool(row and row[0])
+
+    def _load(
+        self, conn: psycopg.Connection, t: TableSpec, arrow: pa.Table, *, replace: bool, bulk: bool = False
+    ) -> None:
+        """Append (or replace) a table's rows inside the caller's transaction.
+
+        Replacing is DELETE, not TRUNCATE: readers keep their rows, unblocked, until commit. A big load
+        into an empty table (`bulk`) locks it, drops its indexes and builds them after the load, about
+        twice as fast as maintaining them row by row; readers of an empty table wait instead of
+        seeing nothing.
+        """
+        target = self._table(t.name)
+        if bulk:
+            conn.execute(sql.SQL("LOCK TABLE {} IN ACCESS EXCLUSIVE MODE").format(target))
+            bulk = self._is_empty(conn, target)  # another writer may have filled it meanwhile
+        if replace and not bulk:
+            conn.execute(sql.SQL("DELETE FROM {}").format(target))
+        if not bulk:
+            self._copy_in(conn, t, arrow, target)
+            return
+        indexes = conn.execute(
+            "SELECT i.indexrelid::regclass::text, pg_get_indexdef(i.indexrelid) FROM pg_index i"
+            " WHERE i.indrelid = %s::regclass AND NOT EXISTS"
+            " (SELECT 1 FROM pg_constraint c WHERE c.conindid = i.indexrelid)",
+            [f"{self.schema}.{t.name}"],
+        ).fetchall()
+        for name, _ in indexes:
+            conn.execute(sql.SQL("DROP INDEX {}").format(sql.SQL(name)))
+        self._copy_in(conn, t, arrow, target)
+        conn.execute("SET LOCAL maintenance_work_mem = '256MB'")
+        for _, definition in indexes:
+            conn.execute(definition.encode())  # the catalog's own DDL, as it was
 
     def _copy_in(
         self, conn: psycopg.Connection, t: TableSpec, arrow: pa.Table, target: sql.Composable
@@ -714,7 +766,8 @@ class PostgisStore:
         """Land the account row first: a concurrent commit of the same file waits on its unique key,
         then finds it there and writes nothing."""
         check_balanced(batch)
-        conformed = [(t, to_arrow(t, data)) for t, data in _specs(tables, snapshot=False)]
+        conformed = self._conform(tables)
+        bulk = self._bulk_candidates(conformed)
         bid = batch.batch_id if batch.batch_id is not None else self.next_ids("batch", 1)
         final = batch.with_id(bid, utcnow())
         with self.connection() as conn:
@@ -724,7 +777,7 @@ class PostgisStore:
                 assert existing is not None
                 return existing
             for t, arrow in conformed:
-                self._copy_in(conn, t, arrow, self._table(t.name))
+                self._load(conn, t, arrow, replace=False, bulk=t.name in bulk)
         return final
 
     def _insert_batch(self, conn: psycopg.Connection, final: BatchInfo) -> tuple[Any, ...] | None:

@@ -203,3 +203,28 @@ def test_the_command_line_reports_an_unreachable_server_without_a_traceback() ->
     done = riskmap("store", "migrate", env=env)
     assert done.returncode == 2
     assert "unavailable" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_an_exhausted_pool_is_not_mistaken_for_a_server_outage(pg_dsn: str, pg_schema: str) -> None:
+    s = PostgisStore(
+        pg_dsn, schema=pg_schema, settings=StoreSettings(pool_min=1, pool_max=1, connect_timeout_s=1)
+    )
+    try:
+        s.migrate()
+        errors: list[BaseException] = []
+
+        def count() -> None:
+            try:
+                s.count("records")
+            except StoreError as exc:
+                errors.append(exc)
+
+        with s.connection():  # the only connection, held
+            other = threading.Thread(target=count)
+            other.start()
+            other.join(30)
+        assert len(errors) == 1 and not isinstance(errors[0], StoreUnavailable)
+        assert "stayed busy" in str(errors[0]) and "RISKMAP_STORE_POOL_MAX" in str(errors[0])
+        assert s.count("records") == 0
+    finally:
+        s.close()

@@ -18,10 +18,11 @@ import psycopg
 import pytest
 import shapely
 from pyproj import Transformer
-from storedata import sample_frame
+from storedata import expected, sample_frame
+from test_contract import assert_frames
 
 from risk.store import postgis
-from risk.store.base import SnapshotInfo, StoreError
+from risk.store.base import BatchInfo, SnapshotInfo, StoreError
 from risk.store.postgis import (
     BOOKKEEPING_TABLES,
     PostgisStore,
@@ -315,8 +316,11 @@ def test_an_unmigrated_schema_says_to_migrate(pg_dsn: str, pg_schema: str) -> No
         s.close()
 
 
-def test_writers_never_wait_for_readers(pg: PostgisStore, pg_dsn: str) -> None:
+def test_writers_never_wait_for_readers(
+    pg: PostgisStore, pg_dsn: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A reader in the middle of a long transaction does not hold up a snapshot or a replace."""
+    monkeypatch.setattr(postgis, "BULK_ROWS", 1)  # bulk loads lock only empty tables
     pg.write_tables({"households": sample_frame(TABLES["households"], 5)})
     first = pg.write_snapshot(
         SnapshotInfo(dt.date(2021, 8, 1), "p", "1", 0), {"levels": sample_frame(TABLES["levels"], 3)}
@@ -338,3 +342,42 @@ def test_writers_never_wait_for_readers(pg: PostgisStore, pg_dsn: str) -> None:
         assert reader.execute("SELECT count(*) FROM households").fetchone() == (5,)
     assert pg.count("households") == 2
     assert len(pg.read_snapshot(second.snapshot_id, "levels")) == 4  # type: ignore[arg-type]
+
+
+def index_definitions(pg: PostgisStore, table: str) -> set[str]:
+    with pg.connection() as conn:
+        return {
+            r[0]
+            for r in conn.execute(
+                "SELECT indexdef FROM pg_indexes WHERE schemaname = %s AND tablename = %s", [pg.schema, table]
+            )
+        }
+
+
+def test_bulk_loads_into_empty_tables_rebuild_the_same_indexes(
+    pg: PostgisStore, pg_dsn: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(postgis, "BULK_ROWS", 10)
+    before = {name: index_definitions(pg, name) for name in ("households", "admin_units")}
+    assert all(before.values())
+    stores = [PostgisStore(pg_dsn, schema=pg.schema) for _ in range(3)]
+    frames = [sample_frame(TABLES["households"], 30, first_key=100 * i) for i in range(len(stores))]
+    threads = [
+        threading.Thread(target=s.write_tables, args=({"households": f},))
+        for s, f in zip(stores, frames, strict=True)
+    ]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join(60)
+    for s in stores:
+        s.close()
+    pg.write_tables({"admin_units": sample_frame(TABLES["admin_units"], 12)}, mode="replace")
+    pg.commit_batch(
+        BatchInfo("s", "k", "f", "e" * 64, rows_in=0),
+        {"households": sample_frame(TABLES["households"], 12, first_key=900)},
+    )
+    assert {name: index_definitions(pg, name) for name in before} == before
+    assert pg.count("households") == 3 * 30 + 12 and pg.count("admin_units") == 12
+    got = pg.read_table("households", filters=[("household_id", ">=", 100), ("household_id", "<", 130)])
+    assert_frames("households", got, expected(TABLES["households"], frames[1]))
