@@ -7,9 +7,10 @@
   uint64 H3 cells are stored as `bigint` with the same 64 bits (real cells are below 2^63, so SQL sees
   the cell itself); filters on them keep unsigned order.
 - **Loads** go through `COPY … FROM STDIN` in CSV that Arrow writes (C++, column at a time); geometry
-  travels as hex EWKB with SRID 4326. **Reads** go through `COPY (SELECT …) TO STDOUT` in CSV that
-  Arrow parses with explicit types; dates, times and geometries are sent as integers and hex so that no
-  server setting (DateStyle, TimeZone) changes what comes back.
+  travels as hex EWKB with SRID 4326. A big load into an empty table builds its indexes afterwards.
+  **Reads** go through `COPY (SELECT …) TO STDOUT` in CSV that Arrow parses with explicit types;
+  dates, times and geometries are sent as integers and hex so that no server setting (DateStyle,
+  TimeZone) changes what comes back.
 - **Atomicity** is PostgreSQL's: every write is one transaction. `replace` is DELETE (not TRUNCATE)
   plus load, so readers keep seeing the old rows until commit instead of queueing behind a lock.
 - **Snapshots.** Each snapshot table is partitioned `BY LIST (snapshot_id)`; a snapshot is written into
@@ -31,6 +32,7 @@ import datetime as dt
 import hashlib
 import math
 import re
+import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -46,7 +48,7 @@ import shapely
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from psycopg.copy import QueuedLibpqWriter
-from psycopg_pool import ConnectionPool, PoolClosed, PoolTimeout
+from psycopg_pool import ConnectionPool, PoolTimeout
 
 from risk.store.base import (
     BatchInfo,
@@ -400,15 +402,28 @@ class PostgisStore:
             reconnect_timeout=RECONNECT_WINDOW_S,
             check=ConnectionPool.check_connection,
             name=f"riskmap-{schema}",
-            open=False,
+            open=False,  # opened on first use: opening a store never touches the network
         )
-        self._pool.open(wait=False)
+        self._pool_state = "new"  # new → open → closed
+        self._pool_lock = threading.Lock()
 
     def __repr__(self) -> str:
         return f"PostgisStore({self.where!r}, schema={self.schema!r})"
 
     def close(self) -> None:
-        self._pool.close()
+        with self._pool_lock:
+            if self._pool_state == "open":
+                self._pool.close()
+            self._pool_state = "closed"
+
+    def _pooled(self) -> contextlib.AbstractContextManager[psycopg.Connection]:
+        with self._pool_lock:
+            if self._pool_state == "closed":
+                raise StoreError(f"{self!r} is closed")
+            if self._pool_state == "new":
+                self._pool.open(wait=False)
+                self._pool_state = "open"
+        return self._pool.connection()
 
     # -- connections and errors -----------------------------------------------------------------------
 
@@ -422,7 +437,7 @@ class PostgisStore:
         with self._guard():
             if self._postgis_schema is None:
                 self._check_schema()
-            with self._pool.connection() as conn:
+            with self._pooled() as conn:
                 yield conn
 
     @contextlib.contextmanager
@@ -433,8 +448,6 @@ class PostgisStore:
             raise
         except PoolTimeout as exc:
             raise self._unavailable() from exc
-        except PoolClosed as exc:
-            raise StoreError(f"{self!r} is closed") from exc
         except psycopg.errors.QueryCanceled as exc:
             raise StoreError(
                 f"PostgreSQL at {self.where} cancelled a statement "
@@ -471,7 +484,7 @@ class PostgisStore:
     def _check_schema(self) -> None:
         """Refuse to work on a schema that is missing, behind or ahead of this code's migrations."""
         latest = len(load_migrations())
-        with self._pool.connection() as conn:
+        with self._pooled() as conn:
             row = conn.execute(
                 "SELECT (SELECT n.nspname FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace"
                 " WHERE e.extname = 'postgis'), to_regclass(%s) IS NOT NULL",

@@ -139,7 +139,7 @@ def timed(label: str, rows: int, fn: Callable[[], Any]) -> Any:
     started = time.perf_counter()
     out = fn()
     seconds = time.perf_counter() - started
-    print(f"  {label:<28} {rows:>9,} rows {seconds:7.2f} s {rows / seconds:>12,.0f} rows/s", flush=True)
+    print(f"  {label:<34} {rows:>9,} rows {seconds:7.2f} s {rows / seconds:>12,.0f} rows/s", flush=True)
     return out
 
 
@@ -147,10 +147,12 @@ def bench(store: Store, tables: dict[str, pa.Table]) -> None:
     print(f"{store!r}")
     for name, table in tables.items():
         n = table.num_rows
-        timed(f"write {name}", n, lambda: store.write_tables({name: table}, mode="replace"))  # noqa: B023
+        timed(f"write {name}", n, lambda: store.write_tables({name: table}))  # noqa: B023
         df = timed(f"read {name}", n, lambda: store.read_table(name))  # noqa: B023
         assert len(df) == n
         timed(f"read {name} (3 columns)", n, lambda: store.read_table(name, columns=table.column_names[:3]))  # noqa: B023
+        timed(f"replace {name} (not empty)", n, lambda: store.write_tables({name: table}, mode="replace"))  # noqa: B023
+        assert store.count(name) == n
 
 
 def main() -> None:

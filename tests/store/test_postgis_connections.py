@@ -228,3 +228,17 @@ def test_an_exhausted_pool_is_not_mistaken_for_a_server_outage(pg_dsn: str, pg_s
         assert s.count("records") == 0
     finally:
         s.close()
+
+
+def test_opening_touches_no_network_and_a_closed_store_says_so(pg_dsn: str, pg_schema: str) -> None:
+    started = time.monotonic()
+    nowhere = PostgisStore(f"postgresql://postgres@10.255.255.1:{free_port()}/dev")  # unroutable
+    nowhere.close()
+    assert time.monotonic() - started < 0.5
+    s = PostgisStore(pg_dsn, schema=pg_schema)
+    s.migrate()
+    assert s.count("records") == 0
+    s.close()
+    s.close()
+    with pytest.raises(StoreError, match="is closed"):
+        s.count("records")
