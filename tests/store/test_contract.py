@@ -22,7 +22,8 @@ from storedata import comparable, expected, rows, sample_frame
 from storehelp import Location, Pause, crash_writer, fail_on_write, info, levels, on_write
 
 from risk.store.base import BatchInfo, SnapshotInfo, Store, StoreError, check_filters, to_frame
-from risk.store.tables import TABLES
+from risk.store.postgis import PostgisStore, table_ddl
+from risk.store.tables import TABLES, TableSpec
 
 DATA_TABLES = [name for name, t in TABLES.items() if not t.snapshot]
 SNAPSHOT_TABLES = [name for name, t in TABLES.items() if t.snapshot]
@@ -699,3 +700,60 @@ def test_the_samples_hold_what_csv_gets_wrong() -> None:
     joined = "".join(v for v in sample_frame(TABLES["records"])["full_name"] if isinstance(v, str))
     for needle in ('"', ",", "\n", "\r", "\\", "\t", "ễ"):
         assert needle in joined
+
+
+# -- geometry kinds and binary columns no table uses yet ----------------------------------------------
+
+PROBES = (
+    TableSpec(
+        "probe_shapes",
+        pa.schema([("probe_id", pa.int64()), ("digest", pa.binary()), ("geometry", pa.binary())]),
+        key=("probe_id",),
+        geometry="geometry",
+        geometry_type="Geometry",
+    ),
+    TableSpec(
+        "probe_points",
+        pa.schema([("probe_id", pa.int64()), ("geometry", pa.binary())]),
+        key=("probe_id",),
+        geometry="geometry",
+        geometry_type="Point",
+    ),
+)
+
+
+@pytest.fixture
+def probes(store: Store, monkeypatch: pytest.MonkeyPatch) -> Store:
+    """Two extra tables, declared for this test only (and created, on PostGIS, by their DDL)."""
+    for t in PROBES:
+        monkeypatch.setitem(TABLES, t.name, t)
+        if isinstance(store, PostgisStore):
+            with store.connection() as conn:
+                conn.execute(table_ddl(t).encode())
+    return store
+
+
+def test_other_geometry_kinds_and_binary_columns_round_trip(probes: Store) -> None:
+    shapes = pd.DataFrame(
+        {
+            "probe_id": [1, 2, 3, 4, 5],
+            "digest": [b"", None, b"\x00\xff\\x", bytes(range(256)), b'\n\r,"'],
+            "geometry": [
+                shapely.Point(106.7, 10.77),
+                shapely.LineString([(106.6, 10.7), (106.7, 10.8)]),
+                shapely.box(106.6, 10.7, 106.7, 10.8),
+                None,
+                shapely.GeometryCollection([shapely.Point(1, 2), shapely.box(0, 0, 1, 1)]),
+            ],
+        }
+    )
+    points = pd.DataFrame(
+        {"probe_id": [1, 2, 3], "geometry": [shapely.Point(106.7, 10.77), None, shapely.Point()]}
+    )
+    probes.write_tables({"probe_shapes": shapes, "probe_points": points})
+    for t, df in zip(PROBES, (shapes, points), strict=True):
+        assert_frames(t.name, probes.read_table(t.name), expected(t, df))
+    assert probes.count("probe_shapes", filters=[("digest", "=", b"")]) == 1
+    assert probes.count("probe_shapes", filters=[("digest", ">", b"\x00")]) == 3
+    with pytest.raises(StoreError, match="expected Point"):
+        probes.write_tables({"probe_points": pd.DataFrame({"geometry": [shapely.box(0, 0, 1, 1)]})})
