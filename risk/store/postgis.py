@@ -703,23 +703,23 @@ class PostgisStore:
         if not cols:  # no columns to send: only the number of rows
             return pa.table({"n": pa.nulls(self._count(t, where))}).drop_columns(["n"])
         fields = [t.schema.field(c) for c in cols]
-        parsed: list[Future[pa.Table]] = []
-        # Arrow parses one chunk (releasing the GIL) while this thread receives the next.
-        with self.connection() as conn, ThreadPoolExecutor(1, thread_name_prefix="riskmap-csv") as parser:
+        with self.connection() as conn, contextlib.ExitStack() as stack:
             exprs = sql.SQL(", ").join(_select_expr(t, f, self._postgis_schema or "public") for f in fields)
             query = sql.SQL("COPY (SELECT {} FROM {} WHERE {}) TO STDOUT (FORMAT csv)").format(
                 exprs, self._table(t.name), where
             )
+            # Big reads: Arrow parses one chunk (releasing the GIL) while this thread receives the next.
+            parser: ThreadPoolExecutor | None = None
+            parsed: list[Future[pa.Table]] = []
             buf = bytearray()
             with conn.cursor() as cur, cur.copy(query) as copy:
                 for data in copy:
                     buf += data
                     if len(buf) >= READ_CHUNK_BYTES:
+                        parser = parser or stack.enter_context(ThreadPoolExecutor(1, "riskmap-csv"))
                         parsed.append(parser.submit(_parse_csv, t, fields, buf))
                         buf = bytearray()
-            if buf:
-                parsed.append(parser.submit(_parse_csv, t, fields, buf))
-            parts = [p.result() for p in parsed]
+            parts = [p.result() for p in parsed] + ([_parse_csv(t, fields, buf)] if buf else [])
         return pa.concat_tables(parts) if parts else pa.schema(fields).empty_table()
 
     # -- sequences ------------------------------------------------------------------------------------

@@ -381,3 +381,12 @@ def test_bulk_loads_into_empty_tables_rebuild_the_same_indexes(
     assert pg.count("households") == 3 * 30 + 12 and pg.count("admin_units") == 12
     got = pg.read_table("households", filters=[("household_id", ">=", 100), ("household_id", "<", 130)])
     assert_frames("households", got, expected(TABLES["households"], frames[1]))
+
+
+def test_big_reads_parsed_in_many_chunks_come_back_whole(
+    pg: PostgisStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(postgis, "READ_CHUNK_BYTES", 500)  # a few rows per chunk, parsed in a thread
+    df = sample_frame(TABLES["records"], 300)
+    pg.write_tables({"records": df})
+    assert_frames("records", pg.read_table("records"), expected(TABLES["records"], df))
