@@ -633,11 +633,17 @@ class PostgisStore:
         if bulk:
             conn.execute(sql.SQL("LOCK TABLE {} IN ACCESS EXCLUSIVE MODE").format(target))
             bulk = self._is_empty(conn, target)  # another writer may have filled it meanwhile
-        if replace and not bulk:
-            conn.execute(sql.SQL("DELETE FROM {}").format(target))
-        if not bulk:
-            self._copy_in(conn, t, arrow, target)
+        if bulk:
+            self._copy_then_index(conn, t, arrow, target)
             return
+        if replace:
+            conn.execute(sql.SQL("DELETE FROM {}").format(target))
+        self._copy_in(conn, t, arrow, target)
+
+    def _copy_then_index(
+        self, conn: psycopg.Connection, t: TableSpec, arrow: pa.Table, target: sql.Identifier
+    ) -> None:
+        """Drop a locked empty table's plain indexes, load it, and recreate them from the catalog's DDL."""
         indexes = conn.execute(
             "SELECT i.indexrelid::regclass::text, pg_get_indexdef(i.indexrelid) FROM pg_index i"
             " WHERE i.indrelid = %s::regclass AND NOT EXISTS"
@@ -649,7 +655,7 @@ class PostgisStore:
         self._copy_in(conn, t, arrow, target)
         conn.execute("SET LOCAL maintenance_work_mem = '256MB'")
         for _, definition in indexes:
-            conn.execute(definition.encode())  # the catalog's own DDL, as it was
+            conn.execute(definition.encode())  # as it was
 
     def _copy_in(
         self, conn: psycopg.Connection, t: TableSpec, arrow: pa.Table, target: sql.Composable
