@@ -265,16 +265,19 @@ def migrations_copy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def test_a_new_migration_is_applied_alone_and_in_its_own_transaction(
     pg: PostgisStore, pg_dsn: str, migrations_copy: Path
 ) -> None:
-    (migrations_copy / "0002_probe.sql").write_text("CREATE TABLE probe (x integer);\nSELECT 1 / 0;\n")
-    with pytest.raises(StoreError, match=r"0002_probe\.sql failed"):
+    shipped = sorted(p.name for p in migrations_copy.glob("*.sql"))
+    n = len(shipped) + 1
+    probe = migrations_copy / f"{n:04d}_probe.sql"
+    probe.write_text("CREATE TABLE probe (x integer);\nSELECT 1 / 0;\n")
+    with pytest.raises(StoreError, match=rf"{n:04d}_probe\.sql failed"):
         pg.migrate()
     with psycopg.connect(pg_dsn) as conn:
         assert conn.execute("SELECT to_regclass(%s)", [f"{pg.schema}.probe"]).fetchone() == (None,)
-    with pytest.raises(StoreError, match="at migration 1 of 2"):
+    with pytest.raises(StoreError, match=f"at migration {n - 1} of {n}"):
         pg.count("records")
-    (migrations_copy / "0002_probe.sql").write_text("CREATE TABLE probe (x integer);\n")
+    probe.write_text("CREATE TABLE probe (x integer);\n")
     pg.migrate()
-    assert [r[1] for r in migration_rows(pg)] == ["0001_init.sql", "0002_probe.sql"]
+    assert [r[1] for r in migration_rows(pg)] == [*shipped, probe.name]
 
 
 def test_an_edited_migration_or_a_newer_schema_is_refused(
