@@ -52,9 +52,11 @@ def write_parquet(table: pa.Table, path: Path) -> dict:
     return {"rows": table.num_rows}
 
 
-def _dates(days: np.ndarray) -> pa.Array:
+def _dates(days: np.ndarray, missing: np.ndarray | None = None) -> pa.Array:
+    """Days since 1970 as date32; `missing` marks nulls (event dates use -1 for "never")."""
     days = np.asarray(days, dtype=np.int64)
-    return pa.array(days.astype(np.int32), type=pa.int32(), mask=days < 0).cast(pa.date32())
+    mask = (days < 0) if missing is None else missing
+    return pa.array(days.astype(np.int32), type=pa.int32(), mask=mask).cast(pa.date32())
 
 
 def _labels(codes: np.ndarray, labels: tuple[str, ...] | list[str]) -> pa.Array:
@@ -149,7 +151,7 @@ def truth_tables(
             "given_name": names.given[0].take(pa.array(p.given.astype(np.int64))),
             "full_name": rd.full_names(names, p.family, p.middle1, p.middle2, p.given),
             "sex": _labels(p.female.astype(np.int32), ["M", "F"]),
-            "birth_date": _dates(p.birth),
+            "birth_date": _dates(p.birth, np.zeros(n, dtype=bool)),
             "cccd": pc.if_else(pa.array(p.cccd > 0), rd.pad(p.cccd, 12), ""),
             "cmnd": pc.if_else(pa.array(p.cmnd > 0), rd.pad(p.cmnd, 9), ""),
             "passport": passport,
