@@ -237,13 +237,17 @@ def simulate(
 
     # Protection and effective susceptibility are kept up to date incrementally (no daily pass over
     # everybody): doses take effect 14 days after they are given, infections remove people.
-    eff_day = np.concatenate([schedule.first, schedule.full, schedule.boost]) + 14
-    eff_level = np.repeat(np.array([0.3, 0.6, 0.75], dtype=np.float32), n)
-    eff_person = np.tile(np.arange(n), 3)
-    keep = eff_day <= end_day
-    eff_day, eff_level, eff_person = eff_day[keep], eff_level[keep], eff_person[keep]
+    parts = []
+    for when, level in ((schedule.first, 0.3), (schedule.full, 0.6), (schedule.boost, 0.75)):
+        got = np.flatnonzero(when.astype(np.int64) + 14 <= end_day).astype(np.int32)
+        parts.append((when[got].astype(np.int32) + 14, np.full(len(got), level, np.float32), got))
+    eff_day = np.concatenate([x[0] for x in parts])
+    eff_level = np.concatenate([x[1] for x in parts])
+    eff_person = np.concatenate([x[2] for x in parts])
+    del parts
     order = np.argsort(eff_day, kind="stable")
     eff_day, eff_level, eff_person = eff_day[order], eff_level[order], eff_person[order]
+    del order
     prot = np.zeros(n, dtype=np.float32)
     upto = np.searchsorted(eff_day, start_day, side="right")
     np.maximum.at(prot, eff_person[:upto], eff_level[:upto])
