@@ -52,6 +52,7 @@ _CITY_PROVINCE = {
 _WARD_TYPES = {"phường", "xã", "thị trấn", "đặc khu"}
 
 
+@lru_cache(maxsize=65_536)
 def key(name: str) -> str:
     """Folded name key: "Phường 02" and "phuong 2" → "2"; "Bình Hưng Hòa A" → "binh hung hoa a"."""
     return " ".join(name_tokens(split_type(name)[1]))
@@ -331,12 +332,12 @@ class Resolver:
             _versions_of(dates, len(parts)) if dates is not None else np.full(len(parts), "", dtype=object)
         )
         cols = [
-            parts[c].to_numpy(dtype=object)
+            parts[c].fillna("").to_numpy(dtype=object)
             for c in ("ward", "ward_type", "district", "district_type", "city")
         ]
-        combo = pd.MultiIndex.from_arrays([*cols, versions])
+        combo = np.array(["\x1f".join(map(str, t)) for t in zip(*cols, versions, strict=True)], dtype=object)
         codes, uniques = pd.factorize(combo)
-        res = [self._resolve_written(w, wt, d, dty, c, v) for (w, wt, d, dty, c, v) in uniques]
+        res = [self._resolve_written(*u.split("\x1f")) for u in uniques]
         return [res[k] for k in codes]
 
     def _resolve_written(self, w: str, wt: str, d: str, dty: str, c: str, v: str) -> Resolution:

@@ -59,7 +59,6 @@ KHU_PHO_MARKERS: dict[tuple[str, ...], str] = {
     ("kp",): "Khu phố",
     ("k", "p"): "Khu phố",
     ("ap",): "Ấp",
-    ("khu",): "Khu",
 }
 TO_MARKERS: dict[tuple[str, ...], str] = {
     ("to", "dan", "pho"): "Tổ",
@@ -115,6 +114,27 @@ BUILDING_MARKERS: dict[tuple[str, ...], str] = {
     ("khu", "cong", "nghiep"): "Khu công nghiệp",
     ("kcn",): "Khu công nghiệp",
     ("cho",): "Chợ",
+}
+
+# The exact spelling of marker words: a token written so is a marker even where a folded look-alike is not
+# ("xã" is a commune, "Cư Xá" is a housing estate; "Tổ 5" a group, "Tô Hiến Thành" a street).
+MARKER_SPELLING: dict[str, str] = {
+    "phuong": "phường",
+    "quan": "quận",
+    "huyen": "huyện",
+    "xa": "xã",
+    "tran": "trấn",
+    "khu": "khu",
+    "pho": "phố",
+    "ap": "ấp",
+    "to": "tổ",
+    "so": "số",
+    "duong": "đường",
+    "hem": "hẻm",
+    "kiet": "kiệt",
+    "ngo": "ngõ",
+    "ngach": "ngách",
+    "nha": "nhà",
 }
 
 HCMC = "Thành phố Hồ Chí Minh"

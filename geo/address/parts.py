@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field, fields
+from functools import lru_cache
 
 from geo.address.lexicon import STREET_ALIASES
 from geo.address.text import ffold, normalize
@@ -25,6 +26,9 @@ _ELEM = re.compile(r"[0-9a-z]+")
 _DATE_STREET = re.compile(r"^(\d{1,2})\s*(?:/|thang)\s*(\d{1,2})$")
 _NUMBERED = re.compile(r"^(?:so\s*)?0*(\d+[a-z]{0,3})$")
 _STREET_PREFIX = re.compile(r"^(?:duong|dai lo|d)\s+")
+# abbreviated street types, expanded in keys so "ĐT 830" and "Đường tỉnh 830" agree
+_STREET_TYPE_ABBREV = re.compile(r"^(dt|ql|tl|hl)\s*(?=\d)")
+_STREET_TYPE_WORDS = {"dt": "duong tinh ", "ql": "quoc lo ", "tl": "tinh lo ", "hl": "huong lo "}
 _TYPED_STREET = ("Quốc lộ", "Tỉnh lộ", "Hương lộ", "Đại lộ", "Xa lộ", "Đường tỉnh", "Liên ấp")
 _TYPED_STREET_FOLDED = [(t, fold(t) + " ") for t in _TYPED_STREET]
 
@@ -99,6 +103,7 @@ class House:
     range_end: int | None
 
 
+@lru_cache(maxsize=262_144)
 def read_house(text: str) -> House:
     """`12`, `012`, `12a`, `12 Bis`, `52-54`, `148EF` → normal form and pieces. Anything else (lot codes such
     as `C0-01`) is kept as written, upper-cased, with no base number."""
@@ -129,6 +134,7 @@ def _house_text(m: re.Match[str]) -> str:
     return s + (" Bis" if m.group(3) == "bis" else " Ter" if m.group(3) else "")
 
 
+@lru_cache(maxsize=262_144)
 def house_key(house_number: str) -> str:
     """Folded house number without spaces or leading zeros: the house part of the match key."""
     if not house_number:
@@ -136,12 +142,14 @@ def house_key(house_number: str) -> str:
     return ffold(read_house(house_number).text).replace(" ", "")
 
 
+@lru_cache(maxsize=262_144)
 def normal_alley(chain: str) -> str:
     """`130/075/5a` → `130/75/5A` (each element a house-number-like piece)."""
     elems = [e for e in re.split(r"\s*/\s*", normalize(chain)) if e]
     return "/".join(read_house(e).text for e in elems)
 
 
+@lru_cache(maxsize=262_144)
 def alley_key(chain: str) -> str:
     return ffold(normal_alley(chain)).replace(" ", "") if chain else ""
 
@@ -156,6 +164,7 @@ def _word_case(w: str) -> str:
     return w[:1].upper() + w[1:].lower()
 
 
+@lru_cache(maxsize=262_144)
 def normal_street(name: str, street_type: str = "", *, normalized: bool = False) -> str:
     """Normal form of a street with its type word: `Đường Nguyễn Trãi`, `Đường số 7`, `Đường D1`,
     `Đường 3 Tháng 2`, `Quốc lộ 1A`. `name` is the name without the type word."""
@@ -183,6 +192,7 @@ def normal_street(name: str, street_type: str = "", *, normalized: bool = False)
     return f"Đường {body}"
 
 
+@lru_cache(maxsize=262_144)
 def street_key(street: str, *, normalized: bool = False) -> str:
     """Folded street name without "Đường": the street part of the match key."""
     if not street:
@@ -190,6 +200,8 @@ def street_key(street: str, *, normalized: bool = False) -> str:
     f = ffold(street if normalized else normalize(street)).lower()
     f = re.sub(r"[^0-9a-z/ ]+", " ", f)
     f = " ".join(f.split())
+    f = _STREET_PREFIX.sub("", f)
+    f = _STREET_TYPE_ABBREV.sub(lambda m: _STREET_TYPE_WORDS[m.group(1)], f)
     f = _STREET_PREFIX.sub("", f)
     alias = STREET_ALIASES.get(f.replace(" ", ""))
     if alias:
