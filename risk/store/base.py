@@ -168,31 +168,30 @@ def to_arrow(table: TableSpec, data: Frame) -> pa.Table:
             continue
         col = df[f.name]
         if table.geometry == f.name:
-            geoms = np.asarray(col.values if not isinstance(col, gpd.GeoSeries) else col.array, dtype=object)
-            if (
-                n
-                and isinstance(geoms[0], bytes | type(None))
-                and all(g is None or isinstance(g, bytes) for g in geoms[:16])
-            ):
-                arrays.append(pa.array(geoms, type=pa.binary()))
-            else:
-                geoms = (
-                    np.array([_as_multi(g) for g in geoms], dtype=object)
-                    if table.geometry_type == "MultiPolygon"
-                    else geoms
-                )
-                arrays.append(pa.array(shapely.to_wkb(geoms), type=pa.binary()))
+            arrays.append(_geometry_to_wkb(col, table.geometry_type))
             continue
         arrays.append(_column_to_arrow(col, f))
     return pa.Table.from_arrays(arrays, schema=table.schema)
 
 
-def _as_multi(geom: Any) -> Any:
-    if geom is None:
-        return None
-    if geom.geom_type == "Polygon":
-        return shapely.MultiPolygon([geom])
-    return geom
+def _geometry_to_wkb(col: pd.Series, geometry_type: str | None) -> pa.Array:
+    """Shapely geometries (or WKB bytes already) → a WKB column; polygons widened to MultiPolygons."""
+    values = np.asarray(col.array if isinstance(col, gpd.GeoSeries) else col.to_numpy(), dtype=object)
+    is_geom = shapely.is_geometry(values)
+    out = (
+        np.array([v if isinstance(v, bytes) else None for v in values], dtype=object)
+        if (~is_geom).any()
+        else np.empty(len(values), dtype=object)
+    )
+    if is_geom.any():
+        geoms = values[is_geom]
+        if geometry_type == "MultiPolygon":
+            single = shapely.get_type_id(geoms) == shapely.GeometryType.POLYGON
+            if single.any():
+                geoms = geoms.copy()
+                geoms[single] = shapely.multipolygons(geoms[single][:, None])
+        out[is_geom] = shapely.to_wkb(geoms)
+    return pa.array(out, type=pa.binary())
 
 
 def _column_to_arrow(col: pd.Series, f: pa.Field) -> pa.Array:

@@ -1,0 +1,7 @@
+"""HTTP routers; the app includes each of ROUTERS."""
+
+from __future__ import annotations
+
+from api.routers import geojson, health, mappage, risk, snapshots
+
+ROUTERS = [health.router, risk.router, geojson.router, snapshots.router, mappage.router]

@@ -1,0 +1,23 @@
+"""The command centre's map page (Leaflet, every asset served by this app: works with no internet)."""
+
+from __future__ import annotations
+
+import html
+import json
+from pathlib import Path
+
+from fastapi import APIRouter
+from fastapi.responses import HTMLResponse
+
+from api.deps import Settings
+
+router = APIRouter(tags=["map"])
+STATIC = Path(__file__).resolve().parent.parent / "static"
+
+
+@router.get("/map", response_class=HTMLResponse, summary="Interactive risk map (Bản đồ nguy cơ)")
+async def map_page(settings: Settings) -> HTMLResponse:
+    config = {"basemapUrl": settings.basemap_url, "basemapAttribution": settings.basemap_attribution}
+    page = (STATIC / "map.html").read_text(encoding="utf-8")
+    page = page.replace("__CONFIG__", html.escape(json.dumps(config), quote=True))
+    return HTMLResponse(page, headers={"Cache-Control": "no-cache"})

@@ -1,0 +1,30 @@
+"""Snapshot metadata: what is being served."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+
+from api.deps import Holder, View
+
+router = APIRouter(prefix="/v1/snapshots", tags=["snapshots"])
+
+
+@router.get("/current", summary="The snapshot currently served")
+async def current(view: View, holder: Holder) -> dict[str, Any]:
+    i = view.info
+    return {
+        "snapshot_id": i.snapshot_id,
+        "as_of": i.as_of.isoformat(),
+        "created_at": i.created_at.isoformat() if i.created_at else None,
+        "profile": {
+            "id": i.profile,
+            "version": i.profile_version,
+            "title": view.profile.title,
+            "source": view.profile.source,
+        },
+        "input_watermark": i.input_watermark,
+        "stale": holder.stale,
+        "stats": dict(i.stats),
+    }

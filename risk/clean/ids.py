@@ -1,0 +1,86 @@
+"""Identity numbers: CCCD (12 digits), the old CMND (9), passports; checked against the record.
+
+A CCCD is `PPP S YY NNNNNN`: PPP the province of birth registration (0 + GSO code), S the century and
+sex (1900s: 0 male / 1 female; 2000s: 2 / 3; 2100s: 4 / 5), YY the last two digits of the birth year.
+There is no check digit, so consistency with the record's birth year and sex is the only check; an
+inconsistent CCCD is kept but flagged, and linkage does not trust it.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from geo.provinces import CCCD_PROVINCE_PREFIXES
+from risk.clean.reasons import codes_where, join_codes
+
+_PROVINCES = np.array(sorted(CCCD_PROVINCE_PREFIXES), dtype=object)
+
+
+def expected_century_sex_digit(year: np.ndarray, sex: np.ndarray) -> np.ndarray:
+    """The CCCD's fourth digit for a birth year and sex ('M'/'F'); -1 where unknown."""
+    year = np.asarray(year, dtype=float)
+    century = np.floor((year - 1900) / 100)
+    base = century * 2
+    female = np.asarray(sex, dtype=object) == "F"
+    male = np.asarray(sex, dtype=object) == "M"
+    out = np.where(female, base + 1, np.where(male, base, -1))
+    return np.where(np.isnan(year) | (century < 0) | (century > 2), -1, out).astype(int)
+
+
+def clean_ids(raw: pd.Series, birth_year: pd.Series, sex: pd.Series) -> pd.DataFrame:
+    """Normalise and classify a column of identity numbers.
+
+    Returns `id_number`, `id_kind` (`cccd` / `cmnd` / `passport` / ''), `id_consistent` (bool: a CCCD
+    whose digits agree with birth year and sex, the only kind deterministic linkage trusts),
+    `corrections` and `bad` (always empty: a bad ID does not make a row unusable, it only loses the ID).
+    """
+    text = raw.astype(object).where(raw.notna(), "").astype(str).str.strip().str.upper()
+    compact = text.str.replace(r"[\s.\-_/]", "", regex=True)
+    digits_only = compact.str.fullmatch(r"\d+").to_numpy(dtype=bool)
+    length = compact.str.len().to_numpy()
+    empty = (compact == "").to_numpy()
+    punctuated = (compact != text).to_numpy() & ~empty
+
+    passport = compact.str.fullmatch(r"[A-Z]{1,2}\d{6,8}|[A-Z0-9]{6,9}").to_numpy(dtype=bool) & ~digits_only
+    lost_zero_cccd = digits_only & (length == 11) & np.isin(("0" + compact.str[:2]).to_numpy(), _PROVINCES)
+    lost_zero_cmnd = digits_only & (length == 8)
+    number = compact.to_numpy(dtype=object).copy()
+    number[lost_zero_cccd | lost_zero_cmnd] = "0" + compact[lost_zero_cccd | lost_zero_cmnd]
+    num = pd.Series(number, index=raw.index, dtype=object)
+
+    cccd = digits_only & ((length == 12) | lost_zero_cccd)
+    cmnd = digits_only & ((length == 9) | lost_zero_cmnd)
+    invalid = ~empty & ~cccd & ~cmnd & ~passport
+
+    prov_ok = np.isin(num.str[:3].to_numpy(dtype=object), _PROVINCES)
+    year = pd.to_numeric(birth_year, errors="coerce").to_numpy(dtype=float)
+    digit4 = pd.to_numeric(num.str[3], errors="coerce").to_numpy(dtype=float)
+    yy = pd.to_numeric(num.str[4:6], errors="coerce").to_numpy(dtype=float)
+    want = expected_century_sex_digit(year, sex.astype(object).to_numpy())
+    # Sex unknown: the digit must still say the right century.
+    century_ok = np.where(np.isnan(year), True, np.floor(digit4 / 2) == np.floor((year - 1900) / 100))
+    sex_ok = (want < 0) | (digit4 == want)
+    year_ok = np.isnan(year) | (yy == (year % 100))
+    consistent = cccd & prov_ok & century_ok & sex_ok & year_ok
+
+    kind = np.where(cccd, "cccd", np.where(cmnd, "cmnd", np.where(passport, "passport", ""))).astype(object)
+    number = np.where(invalid | empty, "", num.to_numpy(dtype=object)).astype(object)
+    return pd.DataFrame(
+        {
+            "id_number": number,
+            "id_kind": kind,
+            "id_consistent": consistent,
+            "corrections": join_codes(
+                codes_where(punctuated & ~invalid, "id_reformatted"),
+                codes_where(lost_zero_cccd | lost_zero_cmnd, "id_leading_zero"),
+                codes_where(cmnd, "id_cmnd"),
+                codes_where(passport, "id_passport"),
+                codes_where(empty, "id_missing"),
+                codes_where(invalid, "id_invalid"),
+                codes_where(cccd & ~consistent, "id_inconsistent"),
+            ),
+            "bad": np.full(len(raw), "", dtype=object),
+        },
+        index=raw.index,
+    )

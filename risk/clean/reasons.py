@@ -1,0 +1,164 @@
+"""Reason codes: every cleaning rule says what it did or why a row was kept aside.
+
+Severity:
+* `corrected` – the value was fixed with certainty; the row is used (counted as corrected);
+* `normalized` – a recognised spelling was mapped to its canonical form (not an error; counted as accepted);
+* `flag` – the value is usable but less certain (year-only birth date, placeholder 01/01); the row is
+  used and the flag travels with the record;
+* `bad` – the row cannot be used as is; it is quarantined with its raw values until corrected.
+
+Codes are stable identifiers (reports, exports and tests use them); labels are for people.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+
+Severity = Literal["corrected", "normalized", "flag", "bad"]
+
+
+@dataclass(frozen=True)
+class Reason:
+    code: str
+    severity: Severity
+    en: str
+    vi: str
+
+
+_ALL = [
+    # file and row structure
+    Reason(
+        "unparseable", "bad", "row could not be parsed (quoting or number of fields)", "dòng không đọc được"
+    ),
+    Reason("missing_required", "bad", "a required field is empty", "thiếu trường bắt buộc"),
+    Reason(
+        "formula", "bad", "a key field holds a spreadsheet formula", "trường khóa chứa công thức bảng tính"
+    ),
+    Reason("too_long", "bad", "a field is longer than any real value", "giá trị quá dài"),
+    Reason("control_chars", "corrected", "control characters removed", "đã bỏ ký tự điều khiển"),
+    # names
+    Reason(
+        "name_normalized", "corrected", "name spacing, case or Unicode form normalised", "đã chuẩn hóa họ tên"
+    ),
+    Reason("name_no_diacritics", "flag", "name written without diacritics", "họ tên không dấu"),
+    Reason("name_invalid", "bad", "name contains no letters", "họ tên không hợp lệ"),
+    # birth dates
+    Reason(
+        "dob_reformatted", "corrected", "birth date in another format, read day-first", "đã đọc lại ngày sinh"
+    ),
+    Reason("dob_year_only", "flag", "only the birth year is known", "chỉ có năm sinh"),
+    Reason("dob_month_year", "flag", "only birth month and year are known", "chỉ có tháng và năm sinh"),
+    Reason(
+        "dob_placeholder",
+        "flag",
+        "birth date 01/01 is probably a placeholder",
+        "ngày sinh 01/01 có thể là giả định",
+    ),
+    Reason("dob_impossible", "bad", "birth date does not exist or is out of range", "ngày sinh không hợp lệ"),
+    Reason("dob_future", "bad", "birth date is in the future", "ngày sinh ở tương lai"),
+    Reason("dob_unreadable", "bad", "birth date cannot be read", "không đọc được ngày sinh"),
+    # identity numbers
+    Reason(
+        "id_reformatted",
+        "corrected",
+        "spaces or punctuation removed from the ID",
+        "đã bỏ khoảng trắng trong số giấy tờ",
+    ),
+    Reason("id_leading_zero", "corrected", "leading zero of a CCCD restored", "đã bổ sung số 0 đầu CCCD"),
+    Reason("id_cmnd", "flag", "old 9-digit CMND instead of a CCCD", "dùng CMND 9 số"),
+    Reason("id_missing", "flag", "no identity number", "không có số giấy tờ"),
+    Reason(
+        "id_invalid",
+        "flag",
+        "identity number has an impossible form; not used for linkage",
+        "số giấy tờ sai định dạng",
+    ),
+    Reason(
+        "id_inconsistent",
+        "flag",
+        "CCCD province, century/sex or year digits contradict the record",
+        "CCCD mâu thuẫn với ngày sinh/giới tính",
+    ),
+    Reason("id_passport", "corrected", "passport number", "số hộ chiếu"),
+    # phones
+    Reason(
+        "phone_reformatted",
+        "corrected",
+        "phone punctuation or +84 prefix normalised",
+        "đã chuẩn hóa số điện thoại",
+    ),
+    Reason(
+        "phone_old_prefix",
+        "corrected",
+        "pre-2018 11-digit mobile number converted",
+        "đã chuyển đầu số cũ 11 số",
+    ),
+    Reason(
+        "phone_invalid",
+        "flag",
+        "phone number is not a valid Vietnamese number; dropped",
+        "số điện thoại không hợp lệ",
+    ),
+    # events
+    Reason(
+        "date_reformatted", "corrected", "event date in another format, read day-first", "đã đọc lại ngày"
+    ),
+    Reason("date_impossible", "bad", "event date does not exist", "ngày không hợp lệ"),
+    Reason("date_future", "bad", "event date after the file's date or today", "ngày ở tương lai"),
+    Reason("date_too_early", "bad", "event date before the epidemic period", "ngày quá sớm"),
+    Reason(
+        "code_normalized",
+        "normalized",
+        "vaccine, dose, test or outcome mapped to the controlled list",
+        "đã chuẩn hóa danh mục",
+    ),
+    Reason("code_unknown", "bad", "value not in the controlled list", "giá trị không có trong danh mục"),
+    Reason("sex_unknown", "flag", "sex missing or unreadable", "không rõ giới tính"),
+    # address
+    Reason("address_missing", "flag", "no address", "không có địa chỉ"),
+    Reason(
+        "address_unmatched",
+        "flag",
+        "address could not be placed on an address point",
+        "không định vị được địa chỉ",
+    ),
+    # duplicates
+    Reason("duplicate_exact", "bad", "exact duplicate of another row", "dòng trùng lặp"),
+]
+
+REASONS: dict[str, Reason] = {r.code: r for r in _ALL}
+
+
+def severity(code: str) -> Severity:
+    return REASONS[code].severity
+
+
+def codes_where(mask: np.ndarray | pd.Series, code: str) -> np.ndarray:
+    """An array holding `code;` where mask is true and '' elsewhere (to build ';'-joined code lists)."""
+    if code not in REASONS:
+        raise KeyError(f"unknown reason code {code!r}")
+    m = np.asarray(mask, dtype=bool)
+    return np.where(m, code + ";", "").astype(object)
+
+
+def join_codes(*parts: np.ndarray) -> np.ndarray:
+    """Concatenate code arrays from `codes_where` into ';'-joined strings without a trailing ';'."""
+    if not parts:
+        return np.array([], dtype=object)
+    out = parts[0].astype(object)
+    for p in parts[1:]:
+        out = out + p
+    joined = pd.Series(out, dtype=object)
+    codes, uniques = pd.factorize(joined)
+    # Each distinct combination once: drop repeats (two coded fields both normalised) and the last ';'.
+    tidy = np.array([";".join(dict.fromkeys(c for c in u.split(";") if c)) for u in uniques], dtype=object)
+    return tidy[codes] if len(tidy) else np.full(len(joined), "", dtype=object)
+
+
+def split_codes(joined: pd.Series) -> pd.Series:
+    """';'-joined codes → lists (for reports)."""
+    return joined.fillna("").map(lambda s: [c for c in s.split(";") if c])

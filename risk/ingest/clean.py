@@ -1,0 +1,121 @@
+"""Turn a source's mapped fields into cleaned records plus, per row, what was corrected and what is bad.
+
+Each field goes through its rule module in `risk.clean` (names, dates, IDs, phones, coded values); this
+module only wires them to the record layout and adds the row-level rules (required fields, formulas,
+control characters, over-long values).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import pandas as pd
+
+from risk.clean.codes import map_codes
+from risk.clean.dates import parse_dates
+from risk.clean.ids import clean_ids
+from risk.clean.names import clean_names
+from risk.clean.phones import clean_phones
+from risk.clean.reasons import codes_where, join_codes
+from risk.ingest.settings import ingest_settings
+from risk.ingest.sources import FIELDS, REQUIRED
+
+_CONTROL = r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]"
+# A spreadsheet would run these as formulas; in key fields they are never real values.
+_FORMULA = r"^\s*(?:[=@]|[+\-][^\d\s])"
+KEY_FIELDS = ("full_name", "id_number", "address", "household_ref")
+CODED = {
+    "dose": ("vaccine", "dose_kind"),
+    "test": ("test_type", "result"),
+    "case": ("found_in", "isolation", "outcome"),
+    "contact": (),
+    "registry": ("relation",),
+}
+
+
+def clean_rows(fields: pd.DataFrame, kind: str, *, latest: dt.date) -> pd.DataFrame:
+    """Clean mapped fields of one kind; returns record columns plus `corrections` and `bad` code lists."""
+    settings = ingest_settings()
+    f = fields.copy()
+    n = len(f)
+    had_control = np.zeros(n, dtype=bool)
+    too_long = np.zeros(n, dtype=bool)
+    for c in FIELDS:
+        col = f[c].astype(str)
+        ctrl = col.str.contains(_CONTROL, regex=True).to_numpy(dtype=bool)
+        if ctrl.any():
+            col = col.str.replace(_CONTROL, " ", regex=True)
+            had_control |= ctrl
+        too_long |= (col.str.len() > settings.max_field_chars).to_numpy()
+        f[c] = col.str.strip()
+    formula = np.zeros(n, dtype=bool)
+    for c in KEY_FIELDS:
+        formula |= f[c].str.contains(_FORMULA, regex=True).to_numpy(dtype=bool)
+
+    names = clean_names(f["full_name"])
+    births = parse_dates(
+        f["birth_date"].where(f["birth_date"] != "", f["birth_year"]), kind="birth", latest=latest
+    )
+    sex = map_codes(f["sex"], "sex", unknown_is_bad=False)
+    ids = clean_ids(f["id_number"], births["year"], sex["value"])
+    phones = clean_phones(f["phone"])
+    events = parse_dates(f["event_date"], kind="event", latest=latest, earliest=settings.epidemic_start)
+
+    required_missing = np.zeros(n, dtype=bool)
+    for r in REQUIRED[kind]:
+        col = names["full_name"] if r == "full_name" else f[r]
+        required_missing |= (col.astype(str) == "").to_numpy()
+
+    coded = {c: map_codes(f[c], c) for c in CODED[kind]}
+    out = pd.DataFrame(
+        {
+            "full_name_raw": fields["full_name"].astype(str).to_numpy(),
+            "full_name": names["full_name"],
+            "name_key": names["name_key"],
+            "birth_date": births["date"],
+            "birth_precision": births["precision"],
+            "birth_year": births["year"],
+            "sex": sex["value"],
+            "id_number": ids["id_number"],
+            "id_kind": ids["id_kind"],
+            "phone": phones["phone"],
+            "address_raw": f["address"],
+            "event_date": events["date"],
+            "site": f["site"],
+            "pooled": f["pooled"].str.lower().isin(["1", "true", "yes", "có", "co", "x", "gộp", "gop"]),
+            "contact_of": f["contact_of"],
+            "household_ref": f["household_ref"].str.upper().str.replace(r"\s+", "", regex=True),
+        },
+        index=f.index,
+    )
+    for c, mapped in coded.items():
+        out[c] = mapped["value"]
+    out["corrections"] = join_codes(
+        codes_where(had_control, "control_chars"),
+        _codes(names["corrections"]),
+        _codes(births["corrections"]),
+        _codes(ids["corrections"]),
+        _codes(phones["corrections"]),
+        _codes(events["corrections"]),
+        *(_codes(m["corrections"]) for m in coded.values()),
+        codes_where(sex["value"].isna().to_numpy(), "sex_unknown"),
+        codes_where((f["address"] == "").to_numpy(), "address_missing"),
+    )
+    out["bad"] = join_codes(
+        codes_where(required_missing, "missing_required"),
+        codes_where(formula, "formula"),
+        codes_where(too_long, "too_long"),
+        _codes(names["bad"]),
+        _codes(births["bad"]),
+        _codes(events["bad"]),
+        *(_codes(m["bad"]) for m in coded.values()),
+    )
+    out["id_consistent"] = ids["id_consistent"].to_numpy()
+    return out
+
+
+def _codes(joined: pd.Series) -> np.ndarray:
+    """Re-open a ';'-joined code column so it can be joined with others."""
+    s = joined.astype(object).fillna("").astype(str)
+    return np.where(s != "", s + ";", "").astype(object)

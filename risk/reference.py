@@ -1,0 +1,106 @@
+"""Reference data into the store: admin geographies, crosswalks, and a city's address-point registry.
+
+The address-point registry (the Vmap-like list of verified addresses) and neighbourhood groups come
+from the city's own sources; in demos and tests from the synthetic city's `reference/` folder.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+
+from geo import h3cells
+from geo.gazetteer import VERSIONS, all_crosswalks, load_gazetteer, unit_id
+from geo.vntext import fold, map_unique
+from risk.store import Store
+
+
+@dataclass(frozen=True)
+class ReferenceCounts:
+    admin_units: int
+    crosswalk_rows: int
+    address_points: int
+    groups: int
+
+
+def load_geographies(store: Store) -> tuple[int, int]:
+    """Every shipped admin geography and crosswalk (replacing what the store held)."""
+    units = pd.concat([load_gazetteer(v).to_table() for v in VERSIONS], ignore_index=True)
+    units = gpd.GeoDataFrame(units, geometry="geometry", crs="EPSG:4326")
+    cw = all_crosswalks()
+    store.write_tables({"admin_units": units, "crosswalks": cw}, mode="replace")
+    return len(units), len(cw)
+
+
+def address_match_key(address: pd.Series) -> pd.Series:
+    """The registry's key for exact matching (folded normal form)."""
+    return map_unique(address, fold)
+
+
+def registry_points(city_dir: Path, version: str = "hcmc-2025") -> tuple[pd.DataFrame, gpd.GeoDataFrame]:
+    """Address points and groups from a city folder (`reference/*.parquet`), in store layout."""
+    ref = Path(city_dir) / "reference"
+    pts_path, groups_path = ref / "address_points.parquet", ref / "groups.parquet"
+    for p in (pts_path, groups_path):
+        if not p.is_file():
+            raise FileNotFoundError(f"{p} not found: is {city_dir} a city folder made by `riskmap generate`?")
+    raw = pd.read_parquet(pts_path)
+    cells = h3cells.cells_multi(raw["lat"].to_numpy(), raw["lon"].to_numpy())
+    points = pd.DataFrame(
+        {
+            "point_id": raw["point_id"].astype(np.int64),
+            "ward_id": [unit_id(version, c) for c in raw["ward_code"]],
+            "group_id": raw["group_id"],
+            "house_number": raw["house_number"],
+            "alley": raw["alley"],
+            "street": raw["street"],
+            "khu_pho": raw["khu_pho"],
+            "address": raw["address"],
+            "match_key": address_match_key(raw["address"]),
+            "lon": raw["lon"],
+            "lat": raw["lat"],
+            **{f"h3_{r}": c for r, c in cells.items()},
+        }
+    )
+    g = gpd.read_parquet(groups_path) if _is_geoparquet(groups_path) else _groups_from_wkb(groups_path)
+    groups = gpd.GeoDataFrame(
+        {
+            "group_id": g["group_id"],
+            "ward_id": [unit_id(version, c) for c in g["ward_code"]],
+            "parent_group_id": None,
+            "name": g["name"],
+            "kind": g["kind"],
+            "households": g["households"].astype("int32"),
+        },
+        geometry=g.geometry.values,
+        crs="EPSG:4326",
+    )
+    return points, groups
+
+
+def _is_geoparquet(path: Path) -> bool:
+    import pyarrow.parquet as pq
+
+    return b"geo" in (pq.read_schema(path).metadata or {})
+
+
+def _groups_from_wkb(path: Path) -> gpd.GeoDataFrame:
+    df = pd.read_parquet(path)
+    return gpd.GeoDataFrame(
+        df.drop(columns=["geometry"]), geometry=gpd.GeoSeries.from_wkb(df["geometry"]), crs="EPSG:4326"
+    )
+
+
+def load_reference(store: Store, city_dir: Path | None = None) -> ReferenceCounts:
+    """Geographies and crosswalks; and, given a city folder, its address points and groups."""
+    n_units, n_cw = load_geographies(store)
+    n_pts = n_groups = 0
+    if city_dir is not None:
+        points, groups = registry_points(city_dir)
+        store.write_tables({"address_points": points, "groups": groups}, mode="replace")
+        n_pts, n_groups = len(points), len(groups)
+    return ReferenceCounts(n_units, n_cw, n_pts, n_groups)

@@ -1,0 +1,83 @@
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from risk.ingest.errors import IngestError
+from risk.ingest.pipeline import ingest_file
+from risk.ingest.sources import SourceMapping, parse_mapping
+from risk.store.embedded import EmbeddedStore
+
+MAPPING = """
+[source]
+id = "test-vax"
+kind = "dose"
+[fields]
+full_name = ["Họ và tên"]
+birth_date = ["Ngày sinh"]
+phone = ["SĐT"]
+event_date = ["Ngày tiêm"]
+vaccine = ["Vắc xin"]
+dose_kind = ["Mũi"]
+id_number = ["CCCD"]
+address = ["Địa chỉ"]
+"""
+FEED = (
+    "Họ và tên,Ngày sinh,SĐT,Ngày tiêm,Vắc xin,Mũi,CCCD,Địa chỉ\n"
+    'Nguyễn Văn An,05/07/1980,0909123456,01/08/2021,AZ,Mũi 1,079080012345,"12 Lê Lợi, P. Bến Thành"\n'
+    '"Trần Thị B,01/01/1990,0909\n'
+    "LE VAN C,1975,01681234567,02/08/2021,Pfizer,2,,x\n"
+    '=HYPERLINK("x"),1975,,02/08/2021,Pfizer,2,,x\n'
+    "LE VAN C,1975,01681234567,02/08/2021,Pfizer,2,,x\n"
+    "Phạm D,02/03/1999,,31/02/2021,Moderna,1,,\n"
+    "Võ E,02/03/1999,,01/09/2021,Moderna,1,,\n"
+)
+
+
+@pytest.fixture
+def mapping() -> SourceMapping:
+    return parse_mapping(tomllib.loads(MAPPING))
+
+
+def test_account_balances_and_bad_rows_are_kept(tmp_path: Path, mapping: SourceMapping) -> None:
+    store = EmbeddedStore(tmp_path / "store")
+    f = tmp_path / "w35.csv"
+    f.write_text(FEED, encoding="utf-8")
+    r = ingest_file(store, f, mapping)
+    b = r.batch
+    assert r.new and b.balanced
+    assert (b.rows_in, b.accepted, b.corrected, b.quarantined, b.duplicates) == (7, 2, 1, 3, 1)
+    q = store.read_table("quarantine")
+    assert q["row_number"].tolist() == [2, 4, 6]
+    assert q["reasons"].tolist() == ["unparseable", "formula", "date_impossible"]
+    assert "31/02/2021" in q["raw"][2]  # raw values kept for correction
+    recs = store.read_table("records")
+    assert recs["row_number"].tolist() == [1, 3, 7]
+    assert recs["vaccine"].tolist() == ["astrazeneca", "pfizer", "moderna"]
+    assert recs["phone"][1] == "0381234567"
+
+
+def test_same_file_twice_adds_nothing(tmp_path: Path, mapping: SourceMapping) -> None:
+    store = EmbeddedStore(tmp_path / "store")
+    f = tmp_path / "w35.csv"
+    f.write_text(FEED, encoding="utf-8")
+    first = ingest_file(store, f, mapping)
+    n = store.count("records"), store.count("quarantine")
+    again = ingest_file(store, f, mapping)
+    assert not again.new and again.batch.batch_id == first.batch.batch_id
+    assert (store.count("records"), store.count("quarantine")) == n
+    # The same rows re-sent inside another file are duplicates, not new records.
+    g = tmp_path / "w36.csv"
+    g.write_text(FEED + "Đỗ F,1960,,02/09/2021,AZ,1,,\n", encoding="utf-8")
+    third = ingest_file(store, g, mapping)
+    assert third.batch.accepted + third.batch.corrected == 1
+    assert third.batch.duplicates == 4  # 3 good rows re-sent + the in-file duplicate
+
+
+def test_missing_required_column_names_file_and_column(tmp_path: Path, mapping: SourceMapping) -> None:
+    store = EmbeddedStore(tmp_path / "store")
+    f = tmp_path / "bad.csv"
+    f.write_text("Họ và tên,Ngày sinh\nAn,1980\n", encoding="utf-8")
+    with pytest.raises(IngestError, match=r"bad.csv.*column 'event_date'.*Ngày tiêm"):
+        ingest_file(store, f, mapping)
+    assert store.count("records") == 0 and not store.list_batches()
