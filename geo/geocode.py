@@ -105,6 +105,7 @@ class _Parsed:
     normal: list[str]
     flags: list[list[str]]
     res: list[Resolution]
+    allowed: list[set[str] | None]  # wards a second ward named in the text allows (None: no second ward)
 
 
 class Geocoder:
@@ -241,7 +242,15 @@ class Geocoder:
                 "city": [p.city for p in parts],
             }
         )
-        res = self.resolver.resolve_frame(frame, pd.Series([v or None for v in versions], dtype=object))
+        res = self.resolver.resolve_frame(frame, versions=versions)
+        # a second ward in the text: the address may only be placed where both wards agree
+        allowed: list[set[str] | None] = [None] * len(parts)
+        second = [i for i, p in enumerate(parts) if p.ward_other]
+        if second:
+            other = frame.iloc[second].assign(ward=[parts[i].ward_other for i in second], ward_type=None)
+            res2 = self.resolver.resolve_frame(other, versions=[versions[i] for i in second])
+            for i, r in zip(second, res2, strict=True):
+                allowed[i] = {w for g in r.groups for w, _ in g}
         return _Parsed(
             akey=[p.address_key for p in parts],
             skey=[p.street_key for p in parts],
@@ -253,6 +262,7 @@ class Geocoder:
             normal=[p.normal for p in parts],
             flags=[[f for f in p.flags if f in _PARSE_FLAGS] for p in parts],
             res=res,
+            allowed=allowed,
         )
 
     def _candidates(self, p: _Parsed) -> list[list[list[str]]]:
@@ -263,7 +273,8 @@ class Geocoder:
         found = self._akey_index.get_indexer([p.akey[i] for i in no_ward]) if no_ward else []
         where = dict(zip(no_ward, found, strict=True))
         for i, r in enumerate(p.res):
-            groups = [[w for w, _ in g if w in have] for g in r.groups]
+            ok = have if p.allowed[i] is None else have & p.allowed[i]
+            groups = [[w for w, _ in g if w in ok] for g in r.groups]
             groups = [g for g in groups if g]
             k = where.get(i, -1)
             if k >= 0:
@@ -285,9 +296,13 @@ class Geocoder:
         lat = np.full(n, np.nan)
         group: list[str | None] = [None] * n
         flags = [list(f) for f in p.flags]
+        cand_text = [""] * n
         for i, r in enumerate(p.res):
             flags[i].extend(r.flags)
-        cand_text = [""] * n
+            if r.contradicted:
+                cand_text[i] = ";".join(r.contradicted)  # where the ward's name alone would lead
+            if p.allowed[i] is not None and not cands[i]:
+                flags[i].append("ward_contradiction")  # two wards named, no ward is both
 
         # 1. exact, vectorised over all (address, candidate ward) pairs
         pair_i, pair_rank, pair_w = _pairs(cands)

@@ -89,12 +89,14 @@ class Resolution:
     the address in the first group, and only where it is absent in the next. `ward_id` is set when the
     best tier is a single ward. `flags`: `old_ward` (named by a pre-2025 geography), `split` (that old
     unit went to several 2025 wards), `ambiguous_name` (several units carry the name), `no_ward`,
-    `unknown_ward`, `district_only`, `ward_contradiction` (the ward is not in the written district).
+    `unknown_ward`, `district_only`, `ward_contradiction` (no unit of that name lies in the written
+    district or province: `groups` is then empty and `contradicted` lists where the name alone leads).
     """
 
     groups: tuple[tuple[tuple[str, float], ...], ...] = ()
     source_units: tuple[str, ...] = ()
     flags: tuple[str, ...] = field(default_factory=tuple)
+    contradicted: tuple[str, ...] = ()  # wards the name alone would lead to, all contradicted
 
     @property
     def candidates(self) -> tuple[str, ...]:
@@ -267,9 +269,12 @@ class Resolver:
             if not wt and not dk and u.source == self.target:
                 score += 0.25  # an unmarked current name
             cands.append(Candidate(u, score, agrees))
-        # Never offer a unit the address contradicts (other district or province) when one agrees.
-        if any(c.district_agrees is not False for c in cands):
-            cands = [c for c in cands if c.district_agrees is not False]
+        # Never offer a unit the address contradicts (other district or province). When every unit of the
+        # name contradicts it, the address contradicts itself: nothing can be placed without guessing.
+        if all(c.district_agrees is False for c in cands) and not as_district:
+            wards = tuple(sorted({w for c in cands for w, _ in c.unit.targets}))
+            return Resolution((), tuple(c.unit.uid for c in cands), ("ward_contradiction",), wards)
+        cands = [c for c in cands if c.district_agrees is not False]
         flags: tuple[str, ...] = ()
         if as_district:
             cands += as_district
@@ -321,21 +326,25 @@ class Resolver:
                 out_flags.append("ambiguous_name")
             elif len(uniq_groups[0]) > 1:
                 out_flags.append("split")
-            if any(c.district_agrees is False for c in best if c.unit.level == "ward"):
-                out_flags.append("ward_contradiction")
         return Resolution(tuple(uniq_groups), tuple(c.unit.uid for c in best), tuple(out_flags))
 
-    def resolve_frame(self, parts: pd.DataFrame, dates: pd.Series | None = None) -> list[Resolution]:
+    def resolve_frame(
+        self, parts: pd.DataFrame, dates: pd.Series | None = None, *, versions: Iterable[str] | None = None
+    ) -> list[Resolution]:
         """One `Resolution` per row of parsed parts (columns ward, ward_type, district, district_type, city),
-        computed once per distinct combination."""
-        versions = (
-            _versions_of(dates, len(parts)) if dates is not None else np.full(len(parts), "", dtype=object)
-        )
+        computed once per distinct combination. The geography in force comes from `dates` (the records'
+        dates) or is given directly as version names (`versions`)."""
+        if versions is not None:
+            vers = np.array([v or "" for v in versions], dtype=object)
+        elif dates is not None:
+            vers = _versions_of(dates, len(parts))
+        else:
+            vers = np.full(len(parts), "", dtype=object)
         cols = [
             parts[c].fillna("").to_numpy(dtype=object)
             for c in ("ward", "ward_type", "district", "district_type", "city")
         ]
-        combo = np.array(["\x1f".join(map(str, t)) for t in zip(*cols, versions, strict=True)], dtype=object)
+        combo = np.array(["\x1f".join(map(str, t)) for t in zip(*cols, vers, strict=True)], dtype=object)
         codes, uniques = pd.factorize(combo)
         res = [self._resolve_written(*u.split("\x1f")) for u in uniques]
         return [res[k] for k in codes]

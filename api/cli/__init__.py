@@ -15,7 +15,7 @@ app = typer.Typer(
 )
 
 # Each module defines register(app). Adding a command group = a new module + one name here.
-_COMMANDS = ("store", "load", "ingest", "link", "score", "serve", "demo")
+_COMMANDS = ("store", "load", "ingest", "link", "score", "serve", "demo", "geocode")
 
 
 def _register_all() -> None:

@@ -30,141 +30,127 @@ ALLEY = "alley"
 HOUSE = "house"
 BUILDING = "building"
 
-WARD_MARKERS: dict[tuple[str, ...], str] = {
-    ("phuong",): "phường",
-    ("p",): "phường",
-    ("ph",): "phường",
-    ("f",): "phường",
-    ("ward",): "phường",
-    ("xa",): "xã",
-    ("x",): "xã",
-    ("thi", "tran"): "thị trấn",
-    ("tt",): "thị trấn",
-    ("dac", "khu"): "đặc khu",
+# Markers as written with their diacritics (the key) → subtype. A token written with diacritics is a marker
+# only where it matches this spelling ("Dương" in "An Dương Vương" is not "Đường"; "Xá" in "Cư Xá" is not
+# "Xã"); written without any diacritics it may be either, and what follows decides.
+WARD_MARKERS: dict[str, str] = {
+    "phường": "phường",
+    "p": "phường",
+    "ph": "phường",
+    "f": "phường",
+    "ward": "phường",
+    "xã": "xã",
+    "x": "xã",
+    "thị trấn": "thị trấn",
+    "tt": "thị trấn",
+    "đặc khu": "đặc khu",
 }
-DISTRICT_MARKERS: dict[tuple[str, ...], str] = {
-    ("quan",): "quận",
-    ("q",): "quận",
-    ("district",): "quận",
-    ("dist",): "quận",
-    ("huyen",): "huyện",
-    ("h",): "huyện",  # also hẻm: decided by what follows
-    ("thi", "xa"): "thị xã",
-    ("tx",): "thị xã",
-    ("thanh", "pho"): "thành phố",  # a city-level district (TP Thủ Đức) unless HCMC follows
-    ("tp",): "thành phố",
+DISTRICT_MARKERS: dict[str, str] = {
+    "quận": "quận",
+    "q": "quận",
+    "district": "quận",
+    "dist": "quận",
+    "huyện": "huyện",
+    "h": "huyện",  # also hẻm: decided by what follows
+    "thị xã": "thị xã",
+    "tx": "thị xã",
+    "thành phố": "thành phố",  # a city-level district (TP Thủ Đức) unless HCMC follows
+    "tp": "thành phố",
 }
-KHU_PHO_MARKERS: dict[tuple[str, ...], str] = {
-    ("khu", "pho"): "Khu phố",
-    ("kp",): "Khu phố",
-    ("k", "p"): "Khu phố",
-    ("ap",): "Ấp",
+KHU_PHO_MARKERS: dict[str, str] = {
+    "khu phố": "Khu phố",
+    "kp": "Khu phố",
+    "k p": "Khu phố",
+    "ấp": "Ấp",
 }
-TO_MARKERS: dict[tuple[str, ...], str] = {
-    ("to", "dan", "pho"): "Tổ",
-    ("tdp",): "Tổ",
-    ("to",): "Tổ",
+TO_MARKERS: dict[str, str] = {
+    "tổ dân phố": "Tổ",
+    "tdp": "Tổ",
+    "tổ": "Tổ",
 }
 # Street-type words. "Đường" is dropped from the key; the others are part of the street's name.
-STREET_MARKERS: dict[tuple[str, ...], str] = {
-    ("duong",): "Đường",
-    ("d",): "Đường",  # only as "Đ." / "D." (with a dot)
-    ("dg",): "Đường",
-    ("street",): "Đường",
-    ("dai", "lo"): "Đại lộ",
-    ("quoc", "lo"): "Quốc lộ",
-    ("ql",): "Quốc lộ",
-    ("tinh", "lo"): "Tỉnh lộ",
-    ("tl",): "Tỉnh lộ",
-    ("huong", "lo"): "Hương lộ",
-    ("hl",): "Hương lộ",
-    ("duong", "tinh"): "Đường tỉnh",
-    ("dt",): "Đường tỉnh",
-    ("xa", "lo"): "Xa lộ",
-    ("lien", "ap"): "Liên ấp",
+STREET_MARKERS: dict[str, str] = {
+    "đường": "Đường",
+    "đ": "Đường",  # only as "Đ." / "D." (with a dot)
+    "đg": "Đường",
+    "street": "Đường",
+    "đại lộ": "Đại lộ",
+    "quốc lộ": "Quốc lộ",
+    "ql": "Quốc lộ",
+    "tỉnh lộ": "Tỉnh lộ",
+    "tl": "Tỉnh lộ",
+    "hương lộ": "Hương lộ",
+    "hl": "Hương lộ",
+    "đường tỉnh": "Đường tỉnh",
+    "đt": "Đường tỉnh",
+    "xa lộ": "Xa lộ",
+    "liên ấp": "Liên ấp",
 }
-ALLEY_MARKERS: dict[tuple[str, ...], str] = {
-    ("hem",): "hẻm",
-    ("h",): "hẻm",
-    ("kiet",): "kiệt",
-    ("k",): "kiệt",
-    ("ngo",): "ngõ",
-    ("ngach",): "ngách",
-    ("alley",): "hẻm",
-    ("lane",): "hẻm",
+ALLEY_MARKERS: dict[str, str] = {
+    "hẻm": "hẻm",
+    "h": "hẻm",
+    "kiệt": "kiệt",
+    "k": "kiệt",
+    "ngõ": "ngõ",
+    "ngách": "ngách",
+    "alley": "hẻm",
+    "lane": "hẻm",
 }
-HOUSE_MARKERS: dict[tuple[str, ...], str] = {
-    ("so", "nha"): "số nhà",
-    ("nha", "so"): "số nhà",
-    ("sn",): "số nhà",
-    ("so",): "số",
-    ("no",): "số",
+HOUSE_MARKERS: dict[str, str] = {
+    "số nhà": "số nhà",
+    "nhà số": "số nhà",
+    "sn": "số nhà",
+    "số": "số",
+    "no": "số",
 }
-BUILDING_MARKERS: dict[tuple[str, ...], str] = {
-    ("phong",): "Phòng",
-    ("lau",): "Lầu",
-    ("tang",): "Tầng",
-    ("can", "ho"): "Căn hộ",
-    ("chung", "cu"): "Chung cư",
-    ("toa", "nha"): "Tòa nhà",
-    ("block",): "Block",
-    ("lo",): "Lô",
-    ("khu", "dan", "cu"): "Khu dân cư",
-    ("kdc",): "Khu dân cư",
-    ("khu", "cong", "nghiep"): "Khu công nghiệp",
-    ("kcn",): "Khu công nghiệp",
-    ("cho",): "Chợ",
-}
-
-# The exact spelling of marker words: a token written so is a marker even where a folded look-alike is not
-# ("xã" is a commune, "Cư Xá" is a housing estate; "Tổ 5" a group, "Tô Hiến Thành" a street).
-MARKER_SPELLING: dict[str, str] = {
-    "phuong": "phường",
-    "quan": "quận",
-    "huyen": "huyện",
-    "xa": "xã",
-    "tran": "trấn",
-    "khu": "khu",
-    "pho": "phố",
-    "ap": "ấp",
-    "to": "tổ",
-    "so": "số",
-    "duong": "đường",
-    "hem": "hẻm",
-    "kiet": "kiệt",
-    "ngo": "ngõ",
-    "ngach": "ngách",
-    "nha": "nhà",
+BUILDING_MARKERS: dict[str, str] = {
+    "phòng": "Phòng",
+    "lầu": "Lầu",
+    "tầng": "Tầng",
+    "căn hộ": "Căn hộ",
+    "chung cư": "Chung cư",
+    "tòa nhà": "Tòa nhà",
+    "block": "Block",
+    "lô": "Lô",
+    "khu dân cư": "Khu dân cư",
+    "kdc": "Khu dân cư",
+    "khu công nghiệp": "Khu công nghiệp",
+    "kcn": "Khu công nghiệp",
+    "chợ": "Chợ",
 }
 
 HCMC = "Thành phố Hồ Chí Minh"
-# City and province spellings → normal form. Order does not matter: the longest match wins.
-CITY_ALIASES: dict[tuple[str, ...], str] = {
-    ("thanh", "pho", "ho", "chi", "minh"): HCMC,
-    ("tp", "ho", "chi", "minh"): HCMC,
-    ("tp", "hcm"): HCMC,
-    ("tp", "hcmc"): HCMC,
-    ("tphcm",): HCMC,
-    ("tp", "sg"): HCMC,
-    ("hcm",): HCMC,
-    ("hcmc",): HCMC,
-    ("ho", "chi", "minh", "city"): HCMC,
-    ("ho", "chi", "minh"): HCMC,
-    ("sg",): HCMC,
-    ("sai", "gon"): HCMC,
-    ("saigon",): HCMC,
-    ("thanh", "pho", "sai", "gon"): HCMC,
-    ("tinh", "binh", "duong"): "Tỉnh Bình Dương",
-    ("binh", "duong", "province"): "Tỉnh Bình Dương",
-    ("tinh", "ba", "ria", "vung", "tau"): "Tỉnh Bà Rịa - Vũng Tàu",
-    ("ba", "ria", "vung", "tau"): "Tỉnh Bà Rịa - Vũng Tàu",
-    ("brvt",): "Tỉnh Bà Rịa - Vũng Tàu",
-    ("br", "vt"): "Tỉnh Bà Rịa - Vũng Tàu",
+# City and province spellings → normal form. The longest match wins.
+CITY_ALIASES: dict[str, str] = {
+    "thành phố hồ chí minh": HCMC,
+    "tp hồ chí minh": HCMC,
+    "t p hồ chí minh": HCMC,
+    "tp hcm": HCMC,
+    "tp hcmc": HCMC,
+    "t p hcm": HCMC,
+    "tphcm": HCMC,
+    "tp sg": HCMC,
+    "hcm": HCMC,
+    "hcmc": HCMC,
+    "hồ chí minh city": HCMC,
+    "ho chi minh city": HCMC,
+    "hồ chí minh": HCMC,
+    "sg": HCMC,
+    "sài gòn": HCMC,
+    "saigon": HCMC,
+    "thành phố sài gòn": HCMC,
+    "bình dương": "Tỉnh Bình Dương",
+    "tỉnh bình dương": "Tỉnh Bình Dương",
+    "bình dương province": "Tỉnh Bình Dương",
+    "tỉnh bà rịa vũng tàu": "Tỉnh Bà Rịa - Vũng Tàu",
+    "bà rịa vũng tàu": "Tỉnh Bà Rịa - Vũng Tàu",
+    "brvt": "Tỉnh Bà Rịa - Vũng Tàu",
+    "br vt": "Tỉnh Bà Rịa - Vũng Tàu",
 }
-COUNTRY_ALIASES: dict[tuple[str, ...], str] = {
-    ("viet", "nam"): "Việt Nam",
-    ("vietnam",): "Việt Nam",
-    ("vn",): "Việt Nam",
+COUNTRY_ALIASES: dict[str, str] = {
+    "việt nam": "Việt Nam",
+    "vietnam": "Việt Nam",
+    "vn": "Việt Nam",
 }
 # Names that are both a city alias and a 2025 ward: a city when last in the address, else a ward.
 CITY_OR_WARD = {("sai", "gon"), ("binh", "duong")}
@@ -202,9 +188,12 @@ FORMER_PROVINCE_DISTRICTS: dict[str, str] = {
 }
 
 
-def marker_table() -> dict[str, list[tuple[tuple[str, ...], str, str]]]:
-    """First token → [(sequence, kind, subtype)], longest sequence first."""
-    table: dict[str, list[tuple[tuple[str, ...], str, str]]] = {}
+Marker = tuple[tuple[str, ...], tuple[str, ...], str, str]  # folded tokens, spelled tokens, kind, subtype
+
+
+def marker_table() -> dict[str, list[Marker]]:
+    """First folded token → [(folded sequence, spelled sequence, kind, subtype)], longest first."""
+    table: dict[str, list[Marker]] = {}
     for kind, markers in (
         (CITY, CITY_ALIASES),
         (COUNTRY, COUNTRY_ALIASES),
@@ -217,8 +206,10 @@ def marker_table() -> dict[str, list[tuple[tuple[str, ...], str, str]]]:
         (HOUSE, HOUSE_MARKERS),
         (BUILDING, BUILDING_MARKERS),
     ):
-        for seq, sub in markers.items():
-            table.setdefault(seq[0], []).append((seq, kind, sub))
+        for spelled, sub in markers.items():
+            sp = tuple(spelled.split(" "))
+            seq = tuple(fold(t) for t in sp)
+            table.setdefault(seq[0], []).append((seq, sp, kind, sub))
     for entries in table.values():
         entries.sort(key=lambda e: -len(e[0]))
     return table
@@ -238,10 +229,20 @@ def name_tokens(name: str) -> tuple[str, ...]:
 
 @dataclass
 class AdminEntry:
-    """A known admin name: its display form (with diacritics) and the roles it can play."""
+    """A known admin name: its display form (with diacritics), the roles it can play, and every spelling
+    (lower case tokens) that folds to it: text written with diacritics must match one of them ("Tháng Tám"
+    is not the ward "Thắng Tam")."""
 
     display: str
     roles: set[str] = field(default_factory=set)
+    spellings: set[tuple[str, ...]] = field(default_factory=set)
+
+    def spelled_as(self, written: list[str]) -> bool:
+        return any(
+            all(w == sp or w == fold(w) for w, sp in zip(written, spelling, strict=True))
+            for spelling in self.spellings
+            if len(spelling) == len(written)
+        )
 
 
 @dataclass
@@ -252,23 +253,32 @@ class AdminLexicon:
     max_len: int
     first: frozenset[str]
 
-    def longest(self, toks: list[str], i: int, end: int) -> tuple[int, AdminEntry | None]:
-        """Longest known name starting at toks[i] (not past `end`): (length, entry) or (0, None)."""
+    def longest(
+        self, toks: list[str], i: int, end: int, written: list[str] | None = None
+    ) -> tuple[int, AdminEntry | None]:
+        """Longest known name starting at toks[i] (not past `end`): (length, entry) or (0, None).
+        `written` (the tokens as written, lower case) must agree with the name's diacritics."""
         if toks[i] not in self.first:
             return 0, None
         for n in range(min(self.max_len, end - i), 0, -1):
             e = self.names.get(tuple(toks[i : i + n]))
-            if e is not None:
+            if e is not None and (written is None or e.spelled_as(written[i : i + n])):
                 return n, e
         return 0, None
 
-    def suffix(self, toks: list[str], start: int, end: int) -> tuple[int, AdminEntry | None]:
+    def suffix(
+        self, toks: list[str], start: int, end: int, written: list[str] | None = None
+    ) -> tuple[int, AdminEntry | None]:
         """Longest known name ending at toks[end-1] and starting after `start`."""
         for n in range(min(self.max_len, end - start - 1), 0, -1):
             e = self.names.get(tuple(toks[end - n : end]))
-            if e is not None:
+            if e is not None and (written is None or e.spelled_as(written[end - n : end])):
                 return n, e
         return 0, None
+
+
+def _spelling(name: str) -> tuple[str, ...]:
+    return tuple(re.findall(r"[^\W_]+", normalize(name).lower()))
 
 
 def build_lexicon(entries: list[tuple[str, str]]) -> AdminLexicon:
@@ -282,14 +292,26 @@ def build_lexicon(entries: list[tuple[str, str]]) -> AdminLexicon:
             continue
         e = names.get(toks)
         if e is None:
-            names[toks] = AdminEntry(display, {role})
+            e = names[toks] = AdminEntry(display, {role})
         else:
             e.roles.add(role)
-    for seq in CITY_ALIASES:
-        e = names.setdefault(seq, AdminEntry(CITY_ALIASES[seq], set()))
+        e.spellings.add(_spelling(display))
+    for spelled, display in CITY_ALIASES.items():
+        seq = tuple(fold(t) for t in spelled.split(" "))
+        e = names.setdefault(seq, AdminEntry(display, set()))
         e.roles.add(CITY)
+        e.spellings.add(tuple(spelled.split(" ")))
         if seq not in CITY_OR_WARD:
-            e.display = CITY_ALIASES[seq]
+            e.display = display
+    # names written without their spaces ("Đakao", "GoVap", "Q.BinhThanh"), where that is unambiguous
+    joined: dict[tuple[str, ...], list[AdminEntry]] = {}
+    for toks, e in names.items():
+        if len(toks) > 1 and not any(t.isdigit() for t in toks):
+            joined.setdefault(("".join(toks),), []).append(e)
+    for k, es in joined.items():
+        if k not in names and len(es) == 1:
+            e = es[0]
+            names[k] = AdminEntry(e.display, set(e.roles), {("".join(sp),) for sp in e.spellings})
     max_len = max(len(k) for k in names)
     return AdminLexicon(names, max_len, frozenset(k[0] for k in names))
 

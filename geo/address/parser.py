@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Collection
+from functools import lru_cache
 
 import pandas as pd
 
@@ -33,7 +34,6 @@ from geo.address.lexicon import (
     HCMC,
     HOUSE,
     KHU_PHO,
-    MARKER_SPELLING,
     STREET,
     TO,
     WARD,
@@ -57,10 +57,17 @@ MAX_CHARS = 400  # longer input is cut (and flagged): no real address is that lo
 _TOKEN = re.compile(r"[^\W_]+(?:[/\-][^\W_]+)*|[,;()\[\]|]|\.")
 _BAD_CHARS = re.compile(r"[\ue000-\uf8ff\ufffd]")
 _BOUNDARY = {",", ";", "(", ")", "[", "]", "\n", "|"}
-_GLUED = re.compile(r"^(p|f|ph|q|kp|x|tt|tx|h|k|sn|tdp|ql|tl|hl|dt|no|so|to)(\d+[a-z]?)$")
+_GLUED = re.compile(
+    r"^(p|f|ph|q|kp|x|tt|tx|h|k|sn|tdp|ql|tl|hl|dt|no|so|to|phuong|quan|huyen|district|dist|ward)(\d+[a-z]?)$"
+)
+_DISTRICT_CODE = re.compile(r"^d\d{1,2}$")
+_CODE = re.compile(r"^[a-z]{1,3}\d+[a-z]?$")
+_SPACED_RANGE = re.compile(r"^\d+[A-Za-z]{0,2}(?:\s*-\s*\d+[A-Za-z]{0,2})+(?=\s)")
 _NUM = re.compile(r"^\d+[a-z]?$")
 _CHAIN = re.compile(r"^\d+[a-z]{0,3}(?:/\d+[a-z]{0,3})+$")
-_HOUSE_TOKEN = re.compile(r"^\d+[a-z]{0,3}(?:[/\-]\d+[a-z]{0,3})*$")
+_HOUSE_TOKEN = re.compile(r"^\d+(?:[a-z]{1,3}\d{0,3})?(?:[/\-]\d+(?:[a-z]{1,3}\d{0,3})?)*$")
+# "C6/27", "B10/9K": a block letter before the first number of a chain (Bình Chánh, estates)
+_BLOCK_CHAIN = re.compile(r"^[a-z]{1,2}\d+[a-z]{0,2}(?:/\d+(?:[a-z]{1,3}\d{0,3})?)+$")
 _LOT_TOKEN = re.compile(r"^[a-z]{1,2}\d+[a-z]?(?:[\-/]\d+[a-z]?)+$")
 _MARKERS = marker_table()
 
@@ -80,6 +87,7 @@ def _clean(text: object) -> tuple[str, list[str]]:
     if len(s) > MAX_CHARS:
         flags.append("truncated")
         s = s[:MAX_CHARS]
+    s = _SPACED_RANGE.sub(lambda m: m.group(0).replace(" ", ""), s)  # "54 - 56 Nguyễn Trãi": a range
     if _BAD_CHARS.search(s):
         flags.append("bad_encoding")
     return s, flags
@@ -110,7 +118,7 @@ class _Tokens:
     """Tokens of one address: folded text, original text, followed-by-dot, chunk number, and a memo of
     the marker found at each position."""
 
-    __slots__ = ("chunk", "dot", "f", "glued", "mk", "n", "o")
+    __slots__ = ("chunk", "dot", "f", "glued", "low", "mk", "n", "o")
 
     def __init__(self, s: str) -> None:
         f: list[str] = []
@@ -137,6 +145,7 @@ class _Tokens:
                 glued.append(True)
         self.f, self.o, self.dot, self.chunk, self.n = f, o, dot, chunk, len(f)
         self.glued = glued
+        self.low = [x.lower() for x in o]
         self.mk: list[object] = [_UNSET] * len(f)
 
     def text(self, i: int, j: int) -> str:
@@ -153,6 +162,18 @@ class _Tokens:
 
 
 _UNSET = object()
+
+
+@lru_cache(maxsize=1)
+def known_streets() -> frozenset[str]:
+    """Keys of the real HCMC street names shipped in `data/streets` (for when no registry is at hand)."""
+    from geo.gazetteer import _read_csv
+
+    names = _read_csv("streets", "hcmc_street_names_by_district_2019.csv")["street_name"]
+    return frozenset(street_key(normal_street(n)) for n in set(names))
+
+
+_LEX_HOLDER: list[AdminLexicon] = []  # the lexicon of the parse under way (for helpers deep in the scan)
 
 
 def _is_num(t: str) -> bool:
@@ -196,9 +217,10 @@ class _State:
 
 
 def parse(text: object, lexicon: AdminLexicon | None = None, streets: Collection[str] = ()) -> AddressParts:
-    """Parse one address. `streets` (known street keys, e.g. the registry's) stops the parser from reading a
-    street's last words as a ward name."""
+    """Parse one address. `streets` (known street keys: the registry's, by default the shipped street list)
+    keeps the parser from reading a street's last words as a ward name ("Tân Kỳ Tân Quý")."""
     lex = lexicon or admin_lexicon()
+    streets = streets or known_streets()
     s, flags = _clean(text)
     if not flags:
         fast = _parse_normal_form(s, lex, streets)
@@ -248,6 +270,8 @@ def _parse_normal_form(s: str, lex: AdminLexicon, streets: Collection[str]) -> A
         e = lex.names.get(folded)
         if e is None or WARD not in e.roles or " ".join(wtoks) != ward:
             return None
+        if not e.spelled_as([w.lower() for w in wtoks]):
+            return None
         plain = all(w.lower() == f for w, f in zip(wtoks, folded, strict=True))
         ward_name = e.display if plain else _title(ward)
     st = _State([], streets, True)
@@ -270,7 +294,7 @@ def _parse_normal_form(s: str, lex: AdminLexicon, streets: Collection[str]) -> A
 def _has_marker(words: list[str], start: int) -> bool:
     """Could the scanner see a marker at any of words[start:]? (Then the fast path steps aside.)"""
     for k in range(start, len(words)):
-        for seq, _kind, _sub in _MARKERS.get(words[k], ()):
+        for seq, _sp, _kind, _sub in _MARKERS.get(words[k], ()):
             if tuple(words[k : k + len(seq)]) == seq:
                 return True
     return False
@@ -278,6 +302,7 @@ def _has_marker(words: list[str], start: int) -> bool:
 
 def _parse_tokens(s: str, flags: list[str], lex: AdminLexicon, streets: Collection[str]) -> AddressParts:
     """The general scanner (see the module docstring)."""
+    _LEX_HOLDER[:] = [lex]
     tk = _Tokens(s)
     multi_chunk = bool(tk.n) and tk.chunk[-1] != tk.chunk[0]
     st = _State(flags, streets, multi_chunk)
@@ -327,7 +352,7 @@ def _next_is_chain(tk: _Tokens, j: int, same_chunk_as: int) -> bool:
 def _next_known(tk: _Tokens, j: int, lex: AdminLexicon, roles: set[str]) -> bool:
     if j >= tk.n:
         return False
-    e = lex.longest(tk.f, j, _chunk_end(tk, j))[1]
+    e = lex.longest(tk.f, j, _chunk_end(tk, j), tk.low)[1]
     return bool(e and e.roles & roles)
 
 
@@ -351,6 +376,15 @@ def _match_marker(tk: _Tokens, i: int, st: _State, lex: AdminLexicon) -> tuple[s
         return None
     if kind == STREET and sub == "Liên ấp" and (st.street or not (st.house or st.alley)):
         return None
+    if (
+        kind == KHU_PHO
+        and sub == "Ấp"
+        and (st.house or st.alley)
+        and not st.street
+        and i + 1 < tk.n
+        and not _is_num(tk.f[i + 1])
+    ):
+        return None  # "24A Ấp Bắc": right after the house number, an ấp with a name is the street
     return m  # type: ignore[return-value]
 
 
@@ -358,12 +392,16 @@ def _static_marker(tk: _Tokens, i: int, lex: AdminLexicon) -> tuple[str, str, in
     entries = _MARKERS.get(tk.f[i])
     if not entries:
         return None
-    for seq, kind, sub in entries:
+    for seq, spelled, kind, sub in entries:
         n = len(seq)
         if tuple(tk.f[i : i + n]) != seq or any(tk.chunk[i + k] != tk.chunk[i] for k in range(n)):
             continue
+        # written with diacritics, a token must carry the marker's own ("Dương" is not "Đường")
+        written = [tk.o[i + k].lower() for k in range(n)]
+        if any(w != f and w != sp for w, f, sp in zip(written, seq, spelled, strict=True)):
+            continue
+        marked = spelled != seq and all(w == sp for w, sp in zip(written, spelled, strict=True))
         j = i + n  # first token after the marker
-        marked = tk.o[i + n - 1].lower() == MARKER_SPELLING.get(seq[-1])  # "phường", not "phuong"
         has_dot = tk.dot[i + n - 1]
         num_next = _next_is_num(tk, j, i)
         more = j < tk.n and tk.chunk[j] == tk.chunk[i]
@@ -380,7 +418,8 @@ def _static_marker(tk: _Tokens, i: int, lex: AdminLexicon) -> tuple[str, str, in
                 if num_next or (more and (has_dot or _next_known(tk, j, lex, {WARD}))):
                     return kind, sub, n
                 continue
-            if more and (num_next or marked or _chunk_start(tk, i) or _next_known(tk, j, lex, {WARD})):
+            # "Công Xã Paris" is a street: mid-text, a ward word needs a number or a ward name after it
+            if more and (num_next or _chunk_start(tk, i) or _next_known(tk, j, lex, {WARD})):
                 return kind, sub, n
             continue
         if kind == DISTRICT:
@@ -396,7 +435,8 @@ def _static_marker(tk: _Tokens, i: int, lex: AdminLexicon) -> tuple[str, str, in
                 if num_next or (more and (has_dot or _next_known(tk, j, lex, {DISTRICT}))):
                     return kind, sub, n
                 continue
-            if more and (num_next or marked or _chunk_start(tk, i) or _next_known(tk, j, lex, {DISTRICT})):
+            # "Bà Huyện Thanh Quan" is a street: mid-text, a district word needs a district name after it
+            if more and (num_next or _chunk_start(tk, i) or _next_known(tk, j, lex, {DISTRICT})):
                 return kind, sub, n
             continue
         if kind == KHU_PHO:
@@ -454,7 +494,7 @@ def _followed_by_admin(tk: _Tokens, j: int, lex: AdminLexicon) -> bool:
     """Is there an admin part after position j (so "Sài Gòn" here is a ward, not the city)?"""
     while j < tk.n:
         m = _MARKERS.get(tk.f[j])
-        if m and any(k in (WARD, DISTRICT, CITY) for _, k, _ in m):
+        if m and any(k in (WARD, DISTRICT, CITY) for _, _, k, _ in m):
             return True
         j += 1
     return False
@@ -464,7 +504,7 @@ def _city_alias_at(tk: _Tokens, j: int) -> bool:
     entries = _MARKERS.get(tk.f[j]) if j < tk.n else None
     if not entries:
         return False
-    return any(k == CITY and tuple(tk.f[j : j + len(s)]) == s for s, k, _ in entries)
+    return any(k == CITY and tuple(tk.f[j : j + len(s)]) == s for s, _, k, _ in entries)
 
 
 def _marker(tk: _Tokens, i: int, st: _State, lex: AdminLexicon) -> int | None:
@@ -512,7 +552,7 @@ def _marker(tk: _Tokens, i: int, st: _State, lex: AdminLexicon) -> int | None:
 
 
 def _city_span(tk: _Tokens, i: int) -> tuple[int, str]:
-    for seq, kind, sub in _MARKERS.get(tk.f[i], ()):
+    for seq, _sp, kind, sub in _MARKERS.get(tk.f[i], ()):
         if kind == CITY and tuple(tk.f[i : i + len(seq)]) == seq:
             return len(seq), sub
     return 0, ""
@@ -537,7 +577,7 @@ def _admin_value(tk: _Tokens, i: int, j: int, kind: str, sub: str, st: _State, l
             sub = "quận"
         st.admin.append((kind, sub, name, {kind}, i))
         return j + 1
-    n, e = lex.longest(tk.f, j, _chunk_end(tk, j))
+    n, e = lex.longest(tk.f, j, _chunk_end(tk, j), tk.low)
     if e is not None:
         end = j + n
         # "P. Bình Hưng Hòa A": a trailing single letter belongs to the name when the lexicon knows it.
@@ -560,7 +600,7 @@ def _plain(tk: _Tokens, i: int, j: int) -> bool:
 
 def _stop_before_admin(tk: _Tokens, i: int, end: int, lex: AdminLexicon) -> int:
     for k in range(i + 1, end):
-        n, e = lex.longest(tk.f, k, end)
+        n, e = lex.longest(tk.f, k, end, tk.low)
         if e is not None and k + n == end:
             return k
     return end
@@ -575,7 +615,7 @@ def _read_number(tk: _Tokens, j: int, st: _State, *, as_alley: bool) -> int:
     bis = nxt < tk.n and tk.f[nxt] in ("bis", "ter") and tk.chunk[nxt] == tk.chunk[j]
     if "/" in t:
         elems = tk.o[j].split("/")
-        if as_alley and not st.house:
+        if as_alley:
             st.alley = st.alley or "/".join(elems)
         else:
             st.alley = st.alley or "/".join(elems[:-1])
@@ -584,6 +624,19 @@ def _read_number(tk: _Tokens, j: int, st: _State, *, as_alley: bool) -> int:
         st.alley = st.alley or tk.o[j]
     else:
         st.house = st.house or tk.o[j] + (" " + tk.o[nxt] if bis else "")
+        # "63 A Nam Kỳ Khởi Nghĩa": a lone letter after the number is the house's letter
+        if (
+            not bis
+            and nxt + 1 < tk.n
+            and len(tk.f[nxt]) == 1
+            and tk.f[nxt].isalpha()
+            and tk.chunk[nxt] == tk.chunk[j]
+            and tk.chunk[nxt + 1] == tk.chunk[j]
+            and _is_num(tk.f[j])
+            and not _starts_marker(tk, nxt, st, _LEX_HOLDER[0])
+        ):
+            st.house += tk.o[nxt]
+            return nxt + 1
     return nxt + 1 if bis else nxt
 
 
@@ -646,22 +699,31 @@ def _free_run(
         _add_unmarked(tk, i, end, st, lex)
         return
     k = i
-    if not st.house and (_HOUSE_TOKEN.match(f[k]) or (_LOT_TOKEN.match(f[k]) and end - k > 1)):
+    lot = bool(_LOT_TOKEN.match(f[k])) and end - k > 1
+    code = bool(_LOT_TOKEN.match(f[k]) or _CODE.match(f[k]))
+    if code and not lot and k == 0 and end - k > 2:
+        lot = True  # "B3 Lê Đức Thọ": a lot number before a street name
+    if not lot and code and end - k == 1 and end < tk.n and tk.chunk[end] == tk.chunk[k]:
+        m = _match_marker(tk, end, st, lex)
+        lot = m is not None and m[0] == STREET  # "B7 Đường số 4": a lot number before the street
+    date_street = k + 2 < end and f[k + 1] == "thang" and _is_num(f[k + 2]) and _is_num(f[k])
+    if _BLOCK_CHAIN.match(f[k]) and end - k > 1:
+        lot = True
+    if not st.house and (_HOUSE_TOKEN.match(f[k]) or lot) and not date_street:
         if end - k == 1 and st.admin:
             _add_unmarked(tk, i, end, st, lex)  # a lone number after admin parts: an admin number
             return
         k = _read_number(tk, k, st, as_alley=False)
-        if _LOT_TOKEN.match(f[i]):
+        if lot:
             st.flags.append("house_lot_code")
         if k >= end:
             return
-    if not (st.house or st.alley):
-        # no house number: this run is a street alone, or admin names alone
-        n, e = lex.longest(f, k, end)
-        whole_admin = e is not None and k + n == end
-        if whole_admin and (st.admin or multi_chunk) and street_key(tk.text(k, end)) not in streets:
-            _add_unmarked(tk, k, end, st, lex)
-            return
+    n, e = lex.longest(f, k, end, tk.low)
+    whole_admin = e is not None and k + n == end and street_key(tk.text(k, end)) not in streets
+    if whole_admin and (st.admin or (multi_chunk and not (st.house or st.alley))):
+        # a known admin name alone: after admin parts (or with no house number) it is not the street
+        _add_unmarked(tk, k, end, st, lex)
+        return
     street_end = _peel_admin_suffix(tk, k, end, st, lex, streets, multi_chunk)
     if street_end > k:
         _set_street(st, tk.text(k, street_end), "")
@@ -691,7 +753,7 @@ def _peel_admin_suffix(
     cuts = []
     cut = end
     while cut - i > 1:
-        n, e = lex.suffix(tk.f, i, cut)
+        n, e = lex.suffix(tk.f, i, cut, tk.low)
         if e is None:
             break
         cut -= n
@@ -720,7 +782,16 @@ def _add_unmarked(
             st.admin.append((None, "", _num_text(tk.o[k]), roles, k))
             k += 1
             continue
-        n, e = lex.longest(tk.f, k, end)
+        if not forced and end - k == 1 and _DISTRICT_CODE.match(tk.f[k]):
+            st.admin.append((DISTRICT, "quận", _num_text(tk.f[k][1:]), {DISTRICT}, k))  # "D1": District 1
+            k += 1
+            continue
+        n, e = lex.longest(tk.f, k, end, tk.low)
+        if e is None:
+            # in admin position a name misspelt in its diacritics ("Bình Chành") is still that name
+            n, e = lex.longest(tk.f, k, end)
+            if e is not None:
+                st.flags.append("admin_misspelt")
         if e is not None:
             roles = {forced} if forced else set(e.roles)
             name = e.display if _plain(tk, k, k + n) else _title(tk.text(k, k + n))
@@ -737,7 +808,7 @@ def _add_unmarked(
             return
         # unknown words: keep them, say so
         j = k + 1
-        while j < end and lex.longest(tk.f, j, end)[1] is None and not _is_num(tk.f[j]):
+        while j < end and lex.longest(tk.f, j, end, tk.low)[1] is None and not _is_num(tk.f[j]):
             j += 1
         st.extra.append(tk.text(k, j))
         st.flags.append("unparsed_text")
@@ -752,39 +823,50 @@ def _city_display(e: AdminEntry) -> str:
 # assembling the parts
 
 
-def _assign_admin(st: _State) -> tuple[tuple[str, str, str], tuple[str, str, str]]:
-    """Ward and district from the admin mentions: marked ones first, then unmarked in order of writing
-    (the first that can be a ward is the ward, the next the district)."""
+def _assign_admin(st: _State) -> tuple[tuple[str, str, str], tuple[str, str, str], str]:
+    """Ward and district from the admin mentions: marked ones first, then unmarked ones in order of writing
+    (smallest first: an unmarked name or number before the district is the ward, one after it the
+    district). A second, different ward is returned too: the address then names two wards, and a
+    geocoder must not place it in either alone."""
     ward: tuple[str, str, str] | None = None
     district: tuple[str, str, str] | None = None
-    for kind, sub, name, _roles, _pos in st.admin:
-        if kind == WARD and ward is None:
-            ward = (sub, name, "marked")
-        elif kind == WARD and ward is not None and ward[1] != name:
-            st.flags.append("second_ward")
-        if kind == DISTRICT and district is None:
-            district = (sub, name, "marked")
-        elif kind == DISTRICT and district is not None and district[1] != name:
-            st.flags.append("second_district")
-    for kind, _sub, name, roles, _pos in st.admin:
+    other = ""
+    district_pos = -1
+    for kind, sub, name, _roles, pos in st.admin:
+        if kind == WARD:
+            if ward is None:
+                ward = (sub, name, "marked")
+            elif ward[1] != name:
+                st.flags.append("second_ward")
+                other = other or (f"{sub.capitalize()} {name}" if sub else name)
+        if kind == DISTRICT:
+            if district is None:
+                district, district_pos = (sub, name, "marked"), pos
+            elif district[1] != name:
+                st.flags.append("second_district")
+    for kind, _sub, name, roles, pos in st.admin:
         if kind is not None:
             continue
-        if ward is None and WARD in roles and (district is None or not _is_num(ffold(name).lower())):
+        before_district = district is None or pos < district_pos or roles == {WARD}
+        if (ward is not None and name == ward[1]) or (district is not None and name == district[1]):
+            continue  # the same name written twice
+        if ward is None and WARD in roles and before_district:
             ward = ("", name, "unmarked")
             st.flags.append("ward_without_marker")
-        elif district is None and DISTRICT in roles:
-            district = ("", name, "unmarked")
+        elif district is None and DISTRICT in roles and (ward is not None or WARD not in roles):
+            district, district_pos = ("", name, "unmarked"), pos
             st.flags.append("district_without_marker")
-        elif ward is not None and (name == ward[1] or (district and name == district[1])):
-            continue
         else:
+            if roles == {WARD} and ward is not None:
+                st.flags.append("second_ward")
+                other = other or name
             st.extra.append(name)
             st.flags.append("unparsed_text")
-    return ward or ("", "", ""), district or ("", "", "")
+    return ward or ("", "", ""), district or ("", "", ""), other
 
 
 def _finish(st: _State) -> AddressParts:
-    (w_type, w_name, _), (d_type, d_name, _) = _assign_admin(st)
+    (w_type, w_name, _), (d_type, d_name, _), ward_other = _assign_admin(st)
     if w_name and not w_type and _is_num(ffold(w_name).lower()):
         w_type = "phường"
     if d_name and not d_type and _is_num(ffold(d_name).lower()):
@@ -817,6 +899,7 @@ def _finish(st: _State) -> AddressParts:
         ward=ward,
         ward_type=w_type,
         ward_name=w_name,
+        ward_other=ward_other,
         district=district,
         district_type=d_type,
         district_name=d_name,

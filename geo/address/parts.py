@@ -22,10 +22,12 @@ from geo.address.text import ffold, normalize
 from geo.vntext import fold
 
 _HOUSE = re.compile(r"^0*(\d+)\s*([a-z]{0,3}?)\s*(bis|ter)?$")
+_HOUSE_CODE = re.compile(r"^0*(\d+)([a-z]{1,3}\d{1,3})$")  # 14A1, 2C7: a number with a lot-style suffix
 _ELEM = re.compile(r"[0-9a-z]+")
 _DATE_STREET = re.compile(r"^(\d{1,2})\s*(?:/|thang)\s*(\d{1,2})$")
 _NUMBERED = re.compile(r"^(?:so\s*)?0*(\d+[a-z]{0,3})$")
 _STREET_PREFIX = re.compile(r"^(?:duong|dai lo|d)\s+")
+_STREET_POSTFIX = re.compile(r"(?<=\w)\s+(?:street|st|road|rd)$")  # "Pasteur Street" is "Đường Pasteur"
 # abbreviated street types, expanded in keys so "ĐT 830" and "Đường tỉnh 830" agree
 _STREET_TYPE_ABBREV = re.compile(r"^(dt|ql|tl|hl)\s*(?=\d)")
 _STREET_TYPE_WORDS = {"dt": "duong tinh ", "ql": "quoc lo ", "tl": "tinh lo ", "hl": "huong lo "}
@@ -41,7 +43,8 @@ class AddressParts:
     `house_base` (12), `house_suffix` ("A"), `house_bis` and `house_range_end` (54). `alley` is the chain of
     alley numbers without the house (`130/75` for `130/75/5`), `alley_word` the word written for it
     (hẻm, kiệt, ngõ, ngách). `ward` and `district` are as written (normalised, diacritics restored when the
-    name is known): they are resolved to units by `geo.resolve`, not here. `flags` say what was guessed or
+    name is known): they are resolved to units by `geo.resolve`, not here. `ward_other` is a second,
+    different ward the text names (then no single ward can be trusted). `flags` say what was guessed or
     ambiguous.
     """
 
@@ -60,6 +63,7 @@ class AddressParts:
     ward: str = ""
     ward_type: str = ""
     ward_name: str = ""
+    ward_other: str = ""
     district: str = ""
     district_type: str = ""
     district_name: str = ""
@@ -126,6 +130,11 @@ def read_house(text: str) -> House:
     m = _HOUSE.match(f)
     if m:
         return House(_house_text(m), int(m.group(1)), m.group(2).upper(), bool(m.group(3)), None)
+    m = _HOUSE_CODE.match(f)
+    if m:
+        return House(
+            str(int(m.group(1))) + m.group(2).upper(), int(m.group(1)), m.group(2).upper(), False, None
+        )
     return House(normalize(text).upper().replace(" ", ""), None, "", False, None)
 
 
@@ -200,6 +209,7 @@ def street_key(street: str, *, normalized: bool = False) -> str:
     f = ffold(street if normalized else normalize(street)).lower()
     f = re.sub(r"[^0-9a-z/ ]+", " ", f)
     f = " ".join(f.split())
+    f = _STREET_POSTFIX.sub("", f)
     f = _STREET_PREFIX.sub("", f)
     f = _STREET_TYPE_ABBREV.sub(lambda m: _STREET_TYPE_WORDS[m.group(1)], f)
     f = _STREET_PREFIX.sub("", f)

@@ -25,7 +25,10 @@ def _streets_by_2025_ward() -> dict[str, list[str]]:
     streets = _read_csv("streets", "hcmc_street_names_by_district_2019.csv")
     g21 = load_gazetteer("hcmc-2021")
     g19 = load_gazetteer("hcmc-2019")
-    d19 = {fold(n): c for c, n in zip(g19.level("district")["code"], g19.level("district")["full_name"], strict=True)}
+    d19 = {
+        fold(n): c
+        for c, n in zip(g19.level("district")["code"], g19.level("district")["full_name"], strict=True)
+    }
     by_d19: dict[str, list[str]] = {}
     for c, s in zip(streets["district_code_2019"], streets["street_name"], strict=True):
         by_d19.setdefault(c, []).append(s)
