@@ -217,12 +217,17 @@ class Geocoder:
         return out
 
     def geocode_one(self, text: str, date: object = None) -> dict:
-        """One address (for request handlers)."""
+        """One address (for request handlers): plain Python values, None for missing."""
         dates = pd.Series([date]) if date is not None else None
         row = self.geocode(pd.Series([text], dtype=object), dates).iloc[0]
-        return {
-            k: (None if (isinstance(v, float) and np.isnan(v)) or v is pd.NA else v) for k, v in row.items()
-        }
+        out = {}
+        for k, v in row.items():
+            if v is pd.NA or (isinstance(v, float) and np.isnan(v)):
+                v = None
+            elif isinstance(v, np.generic):
+                v = v.item()
+            out[k] = v
+        return out
 
     # -- the tiers -------------------------------------------------------------------------------------
 
@@ -305,13 +310,18 @@ class Geocoder:
                 flags[i].append("ward_contradiction")  # two wards named, no ward is both
 
         # 1. exact, vectorised over all (address, candidate ward) pairs
-        pair_i, pair_rank, pair_w = _pairs(cands)
-        keys = [pair_w[k] + "|" + p.akey[pair_i[k]] for k in range(len(pair_i))]
-        hit = self._key_index.get_indexer(keys) if keys else np.empty(0, dtype=np.int64)
-        has_house = np.array([bool(p.house[i]) and bool(p.skey[i]) for i in range(n)])
-        ok = hit >= 0
-        ok &= has_house[pair_i] if len(pair_i) else ok
-        decided = _decide(n, pair_i[ok], pair_rank[ok], pair_w[ok], self._key_row[hit[ok]])
+        decided = self._exact(p, cands, n)
+        # "Hẻm 130/75/5" with no other house number: the chain's last number may be the house
+        chains = [
+            i for i in range(n) if i not in decided and not p.house[i] and "/" in p.alley[i] and p.skey[i]
+        ]
+        if chains:
+            for i in chains:
+                p.alley[i], p.house[i] = p.alley[i].rsplit("/", 1)
+                p.akey[i] = f"{p.skey[i]}|{p.alley[i]}|{p.house[i]}"
+                p.base[i] = read_house(p.house[i]).base
+                flags[i].append("house_from_alley")
+            decided.update({i: d for i, d in self._exact(p, cands, n, only=chains).items()})
         for i, (w, reg_row, nwards) in decided.items():
             if nwards > 1:
                 flags[i].append("ambiguous_split" if _split_like(p.res[i]) else "ambiguous_address")
@@ -452,6 +462,20 @@ class Geocoder:
                 )
             )
         return out
+
+    def _exact(
+        self, p: _Parsed, cands: list[list[list[str]]], n: int, only: list[int] | None = None
+    ) -> dict[int, tuple[str, int, int]]:
+        """Exact match keys of every (address, candidate ward) pair, best-ranked group first."""
+        sub = cands if only is None else [cands[i] if i in set(only) else [] for i in range(n)]
+        pair_i, pair_rank, pair_w = _pairs(sub)
+        keys = [pair_w[k] + "|" + p.akey[pair_i[k]] for k in range(len(pair_i))]
+        hit = self._key_index.get_indexer(keys) if keys else np.empty(0, dtype=np.int64)
+        has_house = np.array([bool(p.house[i]) and bool(p.skey[i]) for i in range(n)], dtype=bool)
+        ok = hit >= 0
+        if len(pair_i):
+            ok &= has_house[pair_i]
+        return _decide(n, pair_i[ok], pair_rank[ok], pair_w[ok], self._key_row[hit[ok]])
 
     def _fuzzy_streets(
         self, todo: list[int], p: _Parsed, cands: list[list[list[str]]]

@@ -178,9 +178,14 @@ class WardLocator:
         self.regions = n
 
     def _index(self, lon: np.ndarray, lat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        ix = np.floor((lon - self.x0) / self.d).astype(np.int64)
-        iy = np.floor((lat - self.y0) / self.d).astype(np.int64)
-        return ix, iy
+        """Grid cell of each point; (-1, -1) for points that are not finite numbers."""
+        with np.errstate(invalid="ignore"):
+            fx = np.floor((lon - self.x0) / self.d)
+            fy = np.floor((lat - self.y0) / self.d)
+        bad = ~(np.isfinite(fx) & np.isfinite(fy))
+        fx[bad] = -1
+        fy[bad] = -1
+        return fx.astype(np.int64), fy.astype(np.int64)
 
     @property
     def boundary_share(self) -> float:

@@ -52,10 +52,17 @@ _CITY_PROVINCE = {
 _WARD_TYPES = {"phường", "xã", "thị trấn", "đặc khu"}
 
 
+_TYPE_WORDS = ("phuong ", "xa ", "thi tran ", "dac khu ", "quan ", "huyen ", "thanh pho ", "thi xa ")
+
+
 @lru_cache(maxsize=65_536)
 def key(name: str) -> str:
     """Folded name key: "Phường 02" and "phuong 2" → "2"; "Bình Hưng Hòa A" → "binh hung hoa a"."""
-    return " ".join(name_tokens(split_type(name)[1]))
+    k = " ".join(name_tokens(split_type(name)[1]))
+    for word in _TYPE_WORDS:
+        if k.startswith(word) and len(k) > len(word):
+            return k[len(word) :]
+    return k
 
 
 @dataclass(frozen=True)

@@ -62,6 +62,7 @@ _GLUED = re.compile(
 )
 _DISTRICT_CODE = re.compile(r"^d\d{1,2}$")
 _CODE = re.compile(r"^[a-z]{1,3}\d+[a-z]?$")
+_SPACED_SLASH = re.compile(r"(?<=\d)\s*/\s*(?=\d)|(?<=\d[A-Za-z])\s*/\s*(?=\d)")
 _SPACED_RANGE = re.compile(r"^\d+[A-Za-z]{0,2}(?:\s*-\s*\d+[A-Za-z]{0,2})+(?=\s)")
 _NUM = re.compile(r"^\d+[a-z]?$")
 _CHAIN = re.compile(r"^\d+[a-z]{0,3}(?:/\d+[a-z]{0,3})+$")
@@ -88,6 +89,7 @@ def _clean(text: object) -> tuple[str, list[str]]:
         flags.append("truncated")
         s = s[:MAX_CHARS]
     s = _SPACED_RANGE.sub(lambda m: m.group(0).replace(" ", ""), s)  # "54 - 56 Nguyễn Trãi": a range
+    s = _SPACED_SLASH.sub("/", s)  # "14 / 12": an alley chain
     if _BAD_CHARS.search(s):
         flags.append("bad_encoding")
     return s, flags
@@ -272,8 +274,7 @@ def _parse_normal_form(s: str, lex: AdminLexicon, streets: Collection[str]) -> A
             return None
         if not e.spelled_as([w.lower() for w in wtoks]):
             return None
-        plain = all(w.lower() == f for w, f in zip(wtoks, folded, strict=True))
-        ward_name = e.display if plain else _title(ward)
+        ward_name = e.display
     st = _State([], streets, True)
     head = s[m.start("head") : m.end("head")]
     if "/" in head:
@@ -581,7 +582,7 @@ def _admin_value(tk: _Tokens, i: int, j: int, kind: str, sub: str, st: _State, l
     if e is not None:
         end = j + n
         # "P. Bình Hưng Hòa A": a trailing single letter belongs to the name when the lexicon knows it.
-        name = e.display if _plain(tk, j, end) else _title(tk.text(j, end))
+        name = e.display  # a known name: its own spelling, diacritics restored
         st.admin.append((kind, sub, name, {kind}, i))
         return end
     end = _value_end(tk, j, st, lex)
@@ -591,11 +592,6 @@ def _admin_value(tk: _Tokens, i: int, j: int, kind: str, sub: str, st: _State, l
     st.admin.append((kind, sub, _title(tk.text(j, end)), {kind}, i))
     st.flags.append(f"unknown_{kind}_name")
     return end
-
-
-def _plain(tk: _Tokens, i: int, j: int) -> bool:
-    """True when the written text has no diacritics (so the lexicon's spelling may restore them)."""
-    return all(tk.o[k].lower() == tk.f[k] for k in range(i, j))
 
 
 def _stop_before_admin(tk: _Tokens, i: int, end: int, lex: AdminLexicon) -> int:
@@ -794,7 +790,7 @@ def _add_unmarked(
                 st.flags.append("admin_misspelt")
         if e is not None:
             roles = {forced} if forced else set(e.roles)
-            name = e.display if _plain(tk, k, k + n) else _title(tk.text(k, k + n))
+            name = e.display
             if roles == {CITY}:
                 st.city = st.city or _city_display(e)
             else:

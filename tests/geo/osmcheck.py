@@ -155,22 +155,21 @@ def check(r: pd.Series, p: AddressParts | None = None) -> Check:
             classes.append("house tag is not a house number (lot code, text)")
         elif want != got_house:
             classes.append("house number read differently")
-    if st:
-        if street_key(st) != p.street_key:
-            if (
-                not hn
-                and isinstance(r["addr_street"], str)
-                and fold(r["addr_street"]).startswith(("hem", "kiet"))
-            ):
-                classes.append("alley without a house number")
-            elif not hn:
-                classes.append("street without a house number read as something else")
-            elif re.search(r"\d", st) and not re.search(r"[a-zA-Z]{3}", fold(st)):
-                classes.append("street tag is a bare number or code")
-            elif "," in st or re.search(r"\b(ward|district|phuong|quan)\b", fold(st)):
-                classes.append("street tag holds more than the street")
-            else:
-                classes.append("street read differently")
+    if st and street_key(st) != p.street_key:
+        if (
+            not hn
+            and isinstance(r["addr_street"], str)
+            and fold(r["addr_street"]).startswith(("hem", "kiet"))
+        ):
+            classes.append("alley without a house number")
+        elif not hn:
+            classes.append("street without a house number read as something else")
+        elif re.search(r"\d", st) and not re.search(r"[a-zA-Z]{3}", fold(st)):
+            classes.append("street tag is a bare number or code")
+        elif "," in st or re.search(r"\b(ward|district|phuong|quan)\b", fold(st)):
+            classes.append("street tag holds more than the street")
+        else:
+            classes.append("street read differently")
     for tag, part, label in ((wd, p.ward, "ward"), (ds, p.district, "district")):
         if not tag:
             continue
