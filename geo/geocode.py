@@ -52,6 +52,15 @@ OUTPUT_COLUMNS = [
     "candidates",
     "normal",
 ]
+PARALLEL_MIN = 20_000  # distinct addresses below which forking workers costs more than it saves
+_WORKER: Geocoder | None = None  # the geocoder a forked worker serves
+
+
+def _locate_chunk(args: tuple[list[str], list[str]]) -> list[tuple]:
+    assert _WORKER is not None
+    return _WORKER._locate(*args)
+
+
 # Parser flags worth passing on to the caller (the rest describe how the text was read).
 _PARSE_FLAGS = {"formula", "truncated", "bad_encoding", "h_ambiguous", "second_ward", "second_district"}
 _DIGITS = re.compile(r"\d+")
@@ -109,7 +118,10 @@ class _Parsed:
 
 
 class Geocoder:
-    """Geocoder over one address-point registry (the `address_points` table)."""
+    """Geocoder over one address-point registry (the `address_points` table).
+
+    `workers` > 1 locates large batches (≥ `PARALLEL_MIN` distinct addresses) in forked processes that
+    share the built indexes; keep it at 1 inside servers and other multi-threaded hosts."""
 
     def __init__(
         self,
@@ -119,8 +131,10 @@ class Geocoder:
         resolver: Resolver | None = None,
         fuzzy_cutoff: float = 88.0,
         cache_size: int = 2_000_000,
+        workers: int = 1,
     ) -> None:
         self.resolver = resolver or default_resolver()
+        self.workers = max(1, int(workers))
         self.fuzzy_cutoff = fuzzy_cutoff
         self.cache_size = cache_size
         self._cache: dict[tuple[str, str], tuple] = {}
@@ -204,7 +218,7 @@ class Geocoder:
         todo = [i for i, r in enumerate(results) if r is None]
         if todo:
             split = [uniq[i].split("\x1f", 1) for i in todo]
-            fresh = self._locate([t for _, t in split], [v for v, _ in split])
+            fresh = self._locate_batch([t for _, t in split], [v for v, _ in split])
             if len(self._cache) + len(todo) > self.cache_size:
                 self._cache.clear()
             for i, r in zip(todo, fresh, strict=True):
@@ -215,6 +229,24 @@ class Geocoder:
         out.index = series.index
         out["point_id"] = out["point_id"].astype("Int64")
         return out
+
+    def _locate_batch(self, texts: list[str], versions: list[str]) -> list[tuple]:
+        """Locate distinct addresses, in `workers` forked processes when the batch is large."""
+        if self.workers <= 1 or len(texts) < PARALLEL_MIN:
+            return self._locate(texts, versions)
+        import multiprocessing as mp
+        from concurrent.futures import ProcessPoolExecutor
+
+        global _WORKER
+        _WORKER = self  # forked children inherit the built indexes (copy-on-write), nothing is pickled
+        step = -(-len(texts) // (self.workers * 4))
+        chunks = [(texts[k : k + step], versions[k : k + step]) for k in range(0, len(texts), step)]
+        try:
+            with ProcessPoolExecutor(self.workers, mp_context=mp.get_context("fork")) as pool:
+                parts = list(pool.map(_locate_chunk, chunks))
+        finally:
+            _WORKER = None
+        return [r for part in parts for r in part]
 
     def geocode_one(self, text: str, date: object = None) -> dict:
         """One address (for request handlers): plain Python values, None for missing."""

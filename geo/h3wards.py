@@ -6,9 +6,9 @@
   per ward with the intersected share (shares of a cell sum to 1 inside the city, less on its edge, e.g.
   the sea). Shares are computed in lon/lat: the ratio of two areas inside one small cell is what an
   equal-area projection gives, up to the (negligible) change of scale across a cell.
-* `WardLocator`: point → ward for millions of points. Points whose H3 cell lies wholly inside one ward are
-  answered by a sorted-array lookup; only points in cells that touch a boundary are tested exactly
-  (`geo.locate`). This beats `geopandas.sjoin` several times over and builds no point geometries.
+* `WardLocator`: point → ward for millions of points. A lon/lat grid answers points in cells that no ward
+  boundary crosses by lookup; only points in boundary cells are tested exactly (`geo.locate`). This beats
+  `geopandas.sjoin` many times over and builds no point geometries (see `benchmarks/geocode.py`).
 """
 
 from __future__ import annotations

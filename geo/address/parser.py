@@ -321,8 +321,7 @@ def _parse_tokens(s: str, flags: list[str], lex: AdminLexicon, streets: Collecti
         end = i + 1
         while end < tk.n and tk.chunk[end] == tk.chunk[i] and not _starts_marker(tk, end, st, lex):
             end += 1
-        _free_run(tk, i, end, st, lex, streets, multi_chunk)
-        i = end
+        i = _free_run(tk, i, end, st, lex, streets, multi_chunk)
     return _finish(st)
 
 
@@ -648,12 +647,25 @@ def _street_value(tk: _Tokens, i: int, j: int, sub: str, st: _State, lex: AdminL
             end += 2
     while end < tk.n and tk.chunk[end] == tk.chunk[j] and not _starts_marker(tk, end, st, lex):
         end += 1
+    end = _extend_known_street(tk, k, end, st)
     if end < tk.n and tk.chunk[end] == tk.chunk[j] and tk.f[end] == "street":
         _set_street(st, _street_text(tk, j, k, end), sub)
         return end + 1
     cut = _peel_admin_suffix(tk, j, end, st, lex, st.streets, st.multi) if end > k + 1 else end
     _set_street(st, _street_text(tk, j, k, cut), sub)
     return cut
+
+
+def _extend_known_street(tk: _Tokens, start: int, end: int, st: _State) -> int:
+    """A street run stopped by a marker word may go on where the longer name is a known street
+    ("Đường Bình Đường 2", "Đường Hẻm Chợ"): the longest known one up to the end of the chunk wins."""
+    if not st.streets or end >= tk.n or tk.chunk[end] != tk.chunk[start]:
+        return end
+    ce = _chunk_end(tk, start)
+    for e in range(min(ce, end + 6), end, -1):
+        if street_key(tk.text(start, e), normalized=True) in st.streets:
+            return e
+    return end
 
 
 def _street_text(tk: _Tokens, j: int, k: int, end: int) -> str:
@@ -678,8 +690,9 @@ def _free_run(
     lex: AdminLexicon,
     streets: Collection[str],
     multi_chunk: bool,
-) -> None:
-    """Text without a marker: house number and street at the start, then admin names."""
+) -> int:
+    """Text without a marker: house number and street at the start, then admin names. Returns where the
+    scan goes on (the run's end, or further when a known street runs over a marker word)."""
     f = tk.f
     # English postfix markers: "Cau Kho ward", "Binh Thanh district", "Vo Van Kiet street", "HCM city"
     last = f[end - 1]
@@ -690,10 +703,10 @@ def _free_run(
             _add_unmarked(tk, i, end - 1, st, lex, forced=DISTRICT)
         else:
             _free_run(tk, i, end - 1, st, lex, streets, last in ("street", "road", "st") or multi_chunk)
-        return
+        return end
     if st.street:
         _add_unmarked(tk, i, end, st, lex)
-        return
+        return end
     k = i
     lot = bool(_LOT_TOKEN.match(f[k])) and end - k > 1
     code = bool(_LOT_TOKEN.match(f[k]) or _CODE.match(f[k]))
@@ -708,18 +721,22 @@ def _free_run(
     if not st.house and (_HOUSE_TOKEN.match(f[k]) or lot) and not date_street:
         if end - k == 1 and st.admin:
             _add_unmarked(tk, i, end, st, lex)  # a lone number after admin parts: an admin number
-            return
+            return end
         k = _read_number(tk, k, st, as_alley=False)
         if lot:
             st.flags.append("house_lot_code")
         if k >= end:
-            return
+            return end
     n, e = lex.longest(f, k, end, tk.low)
     whole_admin = e is not None and k + n == end and street_key(tk.text(k, end)) not in streets
     if whole_admin and (st.admin or (multi_chunk and not (st.house or st.alley))):
         # a known admin name alone: after admin parts (or with no house number) it is not the street
         _add_unmarked(tk, k, end, st, lex)
-        return
+        return end
+    longer = _extend_known_street(tk, k, end, st)
+    if longer > end:
+        _set_street(st, tk.text(k, longer), "")
+        return longer
     street_end = _peel_admin_suffix(tk, k, end, st, lex, streets, multi_chunk)
     if street_end > k:
         _set_street(st, tk.text(k, street_end), "")
@@ -727,6 +744,7 @@ def _free_run(
             st.flags.append("no_house_number")
     if street_end < end:
         _add_unmarked(tk, street_end, end, st, lex)
+    return end
 
 
 def _peel_admin_suffix(
