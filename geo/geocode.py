@@ -111,7 +111,7 @@ class _Parsed:
     base: list[int | None]
     khu_pho: list[str]
     to: list[str]
-    normal: list[str]
+    parts: list[AddressParts]  # for the normal form of results not taken from the registry
     flags: list[list[str]]
     res: list[Resolution]
     allowed: list[set[str] | None]  # wards a second ward named in the text allows (None: no second ward)
@@ -296,7 +296,7 @@ class Geocoder:
             base=[p.house_base for p in parts],
             khu_pho=[_kp_key(p.khu_pho) for p in parts],
             to=[p.to for p in parts],
-            normal=[p.normal for p in parts],
+            parts=parts,
             flags=[[f for f in p.flags if f in _PARSE_FLAGS] for p in parts],
             res=res,
             allowed=allowed,
@@ -477,7 +477,9 @@ class Geocoder:
                 if placed[i] and tier[i] == "exact"
                 else (f"{ward[i]}|{p.akey[i]}" if ward[i] else "")
             )
-            normal = self._address[row[i]] if placed[i] and tier[i] in ("exact", "fuzzy") else p.normal[i]
+            normal = (
+                self._address[row[i]] if placed[i] and tier[i] in ("exact", "fuzzy") else p.parts[i].normal
+            )
             out.append(
                 (
                     int(self._pid[row[i]]) if placed[i] else None,
@@ -490,7 +492,7 @@ class Geocoder:
                     mk,
                     ";".join(dict.fromkeys(flags[i])),
                     cand_text[i],
-                    normal or p.normal[i],
+                    normal or p.parts[i].normal,
                 )
             )
         return out

@@ -236,13 +236,20 @@ class AdminEntry:
     display: str
     roles: set[str] = field(default_factory=set)
     spellings: set[tuple[str, ...]] = field(default_factory=set)
+    _seen: dict[tuple[str, ...], bool] = field(default_factory=dict, repr=False, compare=False)
 
-    def spelled_as(self, written: list[str]) -> bool:
-        return any(
-            all(w == sp or w == fold(w) for w, sp in zip(written, spelling, strict=True))
-            for spelling in self.spellings
-            if len(spelling) == len(written)
-        )
+    def spelled_as(self, written: list[str] | tuple[str, ...]) -> bool:
+        written = tuple(written)
+        hit = self._seen.get(written)
+        if hit is None:
+            hit = any(
+                all(w == sp or w == fold(w) for w, sp in zip(written, spelling, strict=True))
+                for spelling in self.spellings
+                if len(spelling) == len(written)
+            )
+            if len(self._seen) < 256:
+                self._seen[written] = hit
+        return hit
 
 
 @dataclass

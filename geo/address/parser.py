@@ -88,9 +88,11 @@ def _clean(text: object) -> tuple[str, list[str]]:
     if len(s) > MAX_CHARS:
         flags.append("truncated")
         s = s[:MAX_CHARS]
-    s = _SPACED_RANGE.sub(lambda m: m.group(0).replace(" ", ""), s)  # "54 - 56 Nguyễn Trãi": a range
-    s = _SPACED_SLASH.sub("/", s)  # "14 / 12": an alley chain
-    if _BAD_CHARS.search(s):
+    if "-" in s[:24]:
+        s = _SPACED_RANGE.sub(lambda m: m.group(0).replace(" ", ""), s)  # "54 - 56 Nguyễn Trãi": a range
+    if "/ " in s or " /" in s:
+        s = _SPACED_SLASH.sub("/", s)  # "14 / 12": an alley chain
+    if not s.isascii() and _BAD_CHARS.search(s):
         flags.append("bad_encoding")
     return s, flags
 
@@ -272,7 +274,7 @@ def _parse_normal_form(s: str, lex: AdminLexicon, streets: Collection[str]) -> A
         e = lex.names.get(folded)
         if e is None or WARD not in e.roles or " ".join(wtoks) != ward:
             return None
-        if not e.spelled_as([w.lower() for w in wtoks]):
+        if not e.spelled_as(tuple(w.lower() for w in wtoks)):
             return None
         ward_name = e.display
     st = _State([], streets, True)
@@ -558,6 +560,7 @@ def _city_span(tk: _Tokens, i: int) -> tuple[int, str]:
     return 0, ""
 
 
+@lru_cache(maxsize=4096)
 def _num_text(t: str) -> str:
     f = ffold(t).lower()
     m = re.match(r"^0*(\d+)([a-z]?)$", f)

@@ -35,7 +35,7 @@ _TYPED_STREET = ("Quốc lộ", "Tỉnh lộ", "Hương lộ", "Đại lộ", "X
 _TYPED_STREET_FOLDED = [(t, fold(t) + " ") for t in _TYPED_STREET]
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class AddressParts:
     """One address split into its parts, each in normal form ("" when absent).
 

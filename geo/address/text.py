@@ -53,6 +53,9 @@ def normalize(text: object) -> str:
     for w in _WS.split(s):
         if not w:
             continue
+        if w.isascii():
+            out.append(w)  # printable ASCII is its own normal form (house numbers: never cached)
+            continue
         n = _word_norm.get(w)
         if n is None:
             if len(_word_norm) > _CACHE_LIMIT:
@@ -65,6 +68,8 @@ def normalize(text: object) -> str:
 
 def fold_word(w: str) -> str:
     """Folded form of one token of normalised text (cached)."""
+    if w.isascii():
+        return w.lower()
     f = _word_fold.get(w)
     if f is None:
         if len(_word_fold) > _CACHE_LIMIT:
