@@ -427,6 +427,12 @@ class Geocoder:
                         nn_row.append(got[0])
                         nn_gap.append(got[1])
         gap_of = {(i, w): gp for i, w, gp in zip(nn_i, nn_w, nn_gap, strict=True)}
+        # a nearest number is a guess of the house, never of the ward: only where one ward has the street
+        wards_with_run: dict[int, set[str]] = {}
+        for i, w in zip(nn_i, nn_w, strict=True):
+            wards_with_run.setdefault(i, set()).add(w)
+        keep = [k for k, i in enumerate(nn_i) if len(wards_with_run[i]) == 1]
+        nn_i, nn_rank, nn_w, nn_row = ([x[k] for k in keep] for x in (nn_i, nn_rank, nn_w, nn_row))
         decided = _decide(
             n,
             np.array(nn_i, dtype=np.int64),
@@ -547,13 +553,14 @@ class Geocoder:
         return {(i, rank, w): best[(w, p.skey[i])] for i, rank, w in pairs if (w, p.skey[i]) in best}
 
     def _one_ward(self, groups: list[list[str]], skey: str) -> str | None:
-        """The single ward the candidates come to: the best group if it has one ward, else the one ward of
-        it where the written street exists."""
-        first = groups[0]
-        if len(first) == 1:
-            return first[0]
+        """The single ward all interpretations come to, or the one candidate ward (of any interpretation)
+        where the written street exists. Ranking between interpretations (the record's date) is a
+        preference, not evidence: without the registry's word it decides nothing."""
+        every = {w for g in groups for w in g}
+        if len(every) == 1:
+            return next(iter(every))
         if skey:
-            with_street = [w for w in first if (w, skey) in self._ward_street]
+            with_street = [w for w in every if (w, skey) in self._ward_street]
             if len(with_street) == 1:
                 return with_street[0]
         return None

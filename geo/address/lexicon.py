@@ -75,6 +75,7 @@ STREET_MARKERS: dict[str, str] = {
     "đg": "Đường",
     "street": "Đường",
     "đại lộ": "Đại lộ",
+    "đl": "Đại lộ",
     "quốc lộ": "Quốc lộ",
     "ql": "Quốc lộ",
     "tỉnh lộ": "Tỉnh lộ",

@@ -14,9 +14,10 @@ import re
 from geo.vntext import fold as _ref_fold
 from geo.vntext import normalize as _ref_normalize
 
-# Characters for which per-word work is the same as the reference: printable ASCII, whitespace, Latin
+# Characters for which per-word work is the same as the reference: printable ASCII, tab and new line
+# (kept by the reference as spaces; a carriage return it removes), Latin
 # letters (without the soft hyphen, a format character) and combining diacritics.
-_SAFE = re.compile(r"[\t\n\r\x20-\x7e\u00a0-\u00ac\u00ae-\u024f\u0300-\u036f\u1e00-\u1eff]*")
+_SAFE = re.compile(r"[\t\n\x20-\x7e\u00a0-\u00ac\u00ae-\u024f\u0300-\u036f\u1e00-\u1eff]*")
 _WS = re.compile(r"\s+")
 _CACHE_LIMIT = 500_000
 
