@@ -259,7 +259,7 @@ def main(argv: list[str] | None = None) -> int:
     figures["city"] = str(city)
     manifest = city / "manifest.json"
     if manifest.exists():
-        figures["scale"] = json.loads(manifest.read_text()).get("config", {}).get("scale", args.scale)
+        figures["scale"] = json.loads(manifest.read_text()).get("scale", args.scale)
     points = pd.read_parquet(city / "reference" / "address_points.parquet")
     print(f"city {city}: {len(points):,} address points; load average {figures['load_avg_1m']}", flush=True)
 
