@@ -362,6 +362,7 @@ class Geocoder:
             row[i] = reg_row
             ward[i] = w
             tier[i] = "exact"
+            _flags_of_match(flags[i], p.res[i], cands[i], w)
             conf[i] = _exact_conf(p.res[i], cands[i])
             if len(cands[i][0]) > 1 or "no_ward" in p.res[i].flags:
                 flags[i].append("ward_by_registry")
@@ -404,6 +405,7 @@ class Geocoder:
                 done[i] = True
                 continue
             row[i], ward[i], tier[i] = reg_row, w, "fuzzy"
+            _flags_of_match(flags[i], p.res[i], cands[i], w)
             conf[i] = round(0.9 * score_of[(i, w)] / 100.0, 3)
             done[i] = True
 
@@ -444,6 +446,7 @@ class Geocoder:
             if nwards > 1:
                 continue  # the street runs through several candidate wards: leave it to the next tiers
             row[i], ward[i], tier[i] = reg_row, w, "nearest_number"
+            _flags_of_match(flags[i], p.res[i], cands[i], w)
             conf[i] = round(max(0.4, 0.75 - min(gap_of[(i, w)], 70) / 200.0), 3)
             done[i] = True
 
@@ -618,6 +621,24 @@ def _decide(
         else:
             out[i] = (";".join(sorted(ws)), -1, len(ws))
     return out
+
+
+def _flags_of_match(flags: list[str], r: Resolution, groups: list[list[str]], ward: str) -> None:
+    """Once the registry has placed an address in `ward`, its flags describe the interpretation that
+    leads there (a 2021 record written with today's names is not an old-ward record)."""
+    if not r.group_old or "district_only" in r.flags:
+        return
+    rank = next((k for k, g in enumerate(groups) if ward in g), None)
+    full = next((k for k, g in enumerate(r.groups) if any(w == ward for w, _ in g)), None)
+    if rank is None or full is None:
+        return
+    for f in ("old_ward", "split"):
+        if f in flags:
+            flags.remove(f)
+    if r.group_old[full]:
+        flags.append("old_ward")
+        if len(r.groups[full]) > 1:
+            flags.append("split")
 
 
 def _split_like(r: Resolution) -> bool:

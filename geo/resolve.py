@@ -104,6 +104,7 @@ class Resolution:
     source_units: tuple[str, ...] = ()
     flags: tuple[str, ...] = field(default_factory=tuple)
     contradicted: tuple[str, ...] = ()  # wards the name alone would lead to, all contradicted
+    group_old: tuple[bool, ...] = ()  # per group: reached only through a pre-2025 geography
 
     @property
     def candidates(self) -> tuple[str, ...]:
@@ -314,14 +315,18 @@ class Resolver:
                 for w, s in c.unit.targets:
                     acc[w] = max(acc.get(w, 0.0), s)
             groups.append(tuple(sorted(acc.items(), key=lambda x: -x[1])))
-        # identical target sets from several versions (an unchanged ward) are one interpretation
+        # identical target sets from several versions (an unchanged ward) are one interpretation, taken at
+        # its best rank: it is "old" when the best-scored units leading there are all pre-2025 ones
         seen: set[frozenset[str]] = set()
-        uniq_groups = []
-        for g in groups:
+        uniq_groups: list[tuple[tuple[str, float], ...]] = []
+        old: list[bool] = []
+        for g, tier in zip(groups, tiers, strict=True):
             k = frozenset(w for w, _ in g)
-            if k not in seen:
-                seen.add(k)
-                uniq_groups.append(g)
+            if k in seen:
+                continue
+            seen.add(k)
+            uniq_groups.append(g)
+            old.append(all(c.unit.source != self.target for c in tier))
         best = tiers[0]
         out_flags = list(flags)
         if "district_only" not in flags:
@@ -333,7 +338,9 @@ class Resolver:
                 out_flags.append("ambiguous_name")
             elif len(uniq_groups[0]) > 1:
                 out_flags.append("split")
-        return Resolution(tuple(uniq_groups), tuple(c.unit.uid for c in best), tuple(out_flags))
+        return Resolution(
+            tuple(uniq_groups), tuple(c.unit.uid for c in best), tuple(out_flags), group_old=tuple(old)
+        )
 
     def resolve_frame(
         self, parts: pd.DataFrame, dates: pd.Series | None = None, *, versions: Iterable[str] | None = None

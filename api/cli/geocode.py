@@ -14,7 +14,15 @@ from geo.geocode import TIERS, Geocoder, default_wards, load_registry
 from geo.vntext import fold
 
 # Header names that hold an address, folded ("Địa chỉ", "dia_chi", "Address" …).
-_ADDRESS_HEADERS = ("dia chi", "dia_chi", "diachi", "address", "dia chi thuong tru", "dia chi cu tru", "noi o")
+_ADDRESS_HEADERS = (
+    "dia chi",
+    "dia_chi",
+    "diachi",
+    "address",
+    "dia chi thuong tru",
+    "dia chi cu tru",
+    "noi o",
+)
 _DATE_HEADERS = ("ngay", "date", "ngay tiem", "ngay lay mau", "ngay bao cao", "ngay xet nghiem")
 
 
@@ -50,7 +58,9 @@ def register(app: typer.Typer) -> None:
         file: Path = typer.Argument(..., help="CSV, XLSX or JSON Lines file with an address column"),
         column: str | None = typer.Option(None, "--column", help="the address column (default: guessed)"),
         date_column: str | None = typer.Option(
-            None, "--date-column", help="the date column: old ward names are read in the geography of that date"
+            None,
+            "--date-column",
+            help="the date column: old ward names are read in the geography of that date",
         ),
         out: Path | None = typer.Option(
             None, "--out", help="write the input with the geocoding columns added (.csv or .parquet)"
@@ -80,7 +90,8 @@ def register(app: typer.Typer) -> None:
             report = tier_report(result)
             if out is not None:
                 joined = pd.concat(
-                    [rows.data.reset_index(drop=True), result.add_prefix("geo_").reset_index(drop=True)], axis=1
+                    [rows.data.reset_index(drop=True), result.add_prefix("geo_").reset_index(drop=True)],
+                    axis=1,
                 )
                 out.parent.mkdir(parents=True, exist_ok=True)
                 if out.suffix.lower() == ".parquet":
@@ -110,13 +121,32 @@ def register(app: typer.Typer) -> None:
                 console.print(f"wrote {out}")
 
 
+_SHORT = {
+    "exact": "exact",
+    "fuzzy": "fuzzy",
+    "nearest_number": "nearest",
+    "group_centroid": "group",
+    "ward_centroid": "ward",
+    "unmatched": "none",
+    "total": "total",
+}
+
+
+def _ward_label(ward_id: str) -> str:
+    from geo.gazetteer import ward_attributes_2025
+
+    names = dict(zip(ward_attributes_2025()["ward_code"], ward_attributes_2025()["ward_name"], strict=True))
+    code = ward_id.split(":")[-1]
+    return f"{code} {names[code]}" if code in names else ward_id
+
+
 def _print_report(report: pd.DataFrame, totals: pd.Series, flags: pd.Series, n: int, top: int) -> None:
     table = Table(title=f"match tiers per ward ({n:,} rows)")
     table.add_column("ward")
     for c in report.columns:
-        table.add_column(c, justify="right")
+        table.add_column(_SHORT.get(c, c), justify="right")
     for ward, r in report.head(top).iterrows():
-        table.add_row(str(ward), *(f"{int(v):,}" for v in r))
+        table.add_row(_ward_label(str(ward)), *(f"{int(v):,}" for v in r))
     if len(report) > top:
         table.add_row(f"… {len(report) - top} more wards", *("" for _ in report.columns))
     table.add_row("all", *(f"{int(totals.get(c, 0)):,}" for c in report.columns[:-1]), f"{n:,}")
