@@ -73,9 +73,16 @@ def _read_feed(path: str) -> tuple[pd.DataFrame, np.ndarray]:
     if len(raw.data.columns) == 1 and ";" in raw.data.columns[0]:
         # a semicolon-separated CSV (the reader expects commas): split it here
         lines = Path(path).read_text(encoding="utf-8-sig").splitlines()
-        rows = list(csv.reader(lines, delimiter=";"))
-        keep = [(k + 1, r) for k, r in enumerate(rows[1:]) if len(r) == len(rows[0])]
-        return pd.DataFrame([r for _, r in keep], columns=rows[0]), np.array([k for k, _ in keep])
+        header = next(csv.reader(lines[:1], delimiter=";"))
+        keep = []
+        for k, line in enumerate(lines[1:], start=1):
+            try:
+                row = next(csv.reader([line], delimiter=";"))
+            except (csv.Error, StopIteration):
+                continue  # a broken row (the generator's `unparseable`): left out, as ingest quarantines it
+            if len(row) == len(header):
+                keep.append((k, row))
+        return pd.DataFrame([r for _, r in keep], columns=header), np.array([k for k, _ in keep])
     return raw.data, raw.row_numbers
 
 
@@ -247,6 +254,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--points", type=int, default=4_500_000, help="points for point-in-ward (default 4.5 M)")
     ap.add_argument("--sjoin-points", type=int, default=0, help="points for the sjoin baseline (0: as many)")
     ap.add_argument("--skip-geocode", action="store_true", help="only the point-in-ward part")
+    ap.add_argument("--save", help="write every feed row with its result and truth to this Parquet file")
     args = ap.parse_args(argv)
     figures: dict = {
         "scale": args.scale,
@@ -280,6 +288,8 @@ def main(argv: list[str] | None = None) -> int:
         t = time.perf_counter()
         b_point, b_ward, b_tier = baseline_exact(feed, points)
         b_wall = time.perf_counter() - t
+        if args.save:
+            pd.concat([feed, res.add_prefix("g_")], axis=1).to_parquet(args.save)
         acc = accuracy(feed, res["point_id"], res["ward_id"], res["tier"])
         b_acc = accuracy(feed, b_point, b_ward, b_tier)
         figures["geocode"] = {

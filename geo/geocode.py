@@ -185,6 +185,7 @@ class Geocoder:
         # neighbourhood groups: (ward, khu phố) and group ids → centroid and members
         kp = (reg["khu_pho"] if "khu_pho" in reg else pd.Series([""] * n)).fillna("")
         kpk = map_unique(kp, lambda v: _kp_key(v or "")).to_numpy(dtype=object)
+        self._kp_of_row = kpk
         self._kp_centroid = _centroids(
             np.array([f"{w}|{k}" for w, k in zip(self._ward, kpk, strict=True)], dtype=object),
             self._lon,
@@ -356,9 +357,14 @@ class Geocoder:
             decided.update({i: d for i, d in self._exact(p, cands, n, only=chains).items()})
         for i, (w, reg_row, nwards) in decided.items():
             if nwards > 1:
-                flags[i].append("ambiguous_split" if _split_like(p.res[i]) else "ambiguous_address")
-                cand_text[i] = w
-                continue
+                # the house exists in several candidate wards: the khu phố / ấp written may tell them apart
+                one = self._by_khu_pho(i, w.split(";"), p)
+                if one is None:
+                    flags[i].append("ambiguous_split" if _split_like(p.res[i]) else "ambiguous_address")
+                    cand_text[i] = w
+                    continue
+                w, reg_row = one
+                flags[i].append("khu_pho_decides")
             row[i] = reg_row
             ward[i] = w
             tier[i] = "exact"
@@ -505,6 +511,22 @@ class Geocoder:
                 )
             )
         return out
+
+    def _by_khu_pho(self, i: int, wards: list[str], p: _Parsed) -> tuple[str, int] | None:
+        """Among candidate wards that all hold the address, the one whose point lies in the khu phố / ấp
+        the text names (None when the text names none, or not exactly one ward fits)."""
+        if not p.khu_pho[i]:
+            return None
+        fits = []
+        for w in wards:
+            try:
+                k = int(self._key_index.get_loc(f"{w}|{p.akey[i]}"))
+            except KeyError:
+                continue
+            r = int(self._key_row[k])
+            if self._kp_of_row[r] == p.khu_pho[i]:
+                fits.append((w, r))
+        return fits[0] if len(fits) == 1 else None
 
     def _exact(
         self, p: _Parsed, cands: list[list[list[str]]], n: int, only: list[int] | None = None

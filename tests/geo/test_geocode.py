@@ -131,8 +131,28 @@ def test_missing_ward_is_placed_only_where_the_registry_is_unambiguous(
     keys = fake_points["address"].str.split(",").str[0]
     if (keys == head).sum() == 1:
         assert r["point_id"] == p["point_id"] and "ward_by_registry" in r["flags"]
-    else:
-        assert r["point_id"] is None and r["candidates"]
+    else:  # the house exists in several wards: only the khu phố written may tell them apart
+        assert (r["point_id"] is None and r["candidates"]) or (
+            r["point_id"] == p["point_id"] and "khu_pho_decides" in r["flags"]
+        )
+
+
+def test_khu_pho_tells_apart_a_house_found_in_several_wards(
+    geocoder: Geocoder, fake_points: pd.DataFrame
+) -> None:
+    heads = fake_points["address"].str.split(",").str[0]
+    shared = fake_points[heads.duplicated(keep=False)]
+    tried = 0
+    for head, g in shared.groupby(heads[heads.duplicated(keep=False)]):
+        if g["khu_pho"].nunique() < len(g):
+            continue
+        for p in g.itertuples(index=False):
+            r = geocoder.geocode_one(f"{head}, {p.khu_pho}, Thành phố Hồ Chí Minh")
+            assert r["point_id"] == p.point_id and "khu_pho_decides" in r["flags"], r
+            tried += 1
+        r = geocoder.geocode_one(f"{head}, Thành phố Hồ Chí Minh")  # no khu phố: cannot tell
+        assert r["point_id"] is None and "ambiguous_address" in r["flags"]
+    assert tried > 0
 
 
 def test_old_ward_names_through_the_crosswalk(geocoder: Geocoder, fake_points: pd.DataFrame) -> None:
