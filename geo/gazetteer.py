@@ -410,6 +410,70 @@ def load_crosswalk(from_version: str, to_version: str) -> pd.DataFrame:
     raise KeyError(f"no crosswalk from {from_version} to {to_version}")
 
 
+# ---------------------------------------------------------------------------------------------------------
+# names of the units that the 2025 reform merged (no codes: only `before_merger_vi` text)
+
+_MERGER_ITEM = re.compile(r"^(?P<name>[^()]+?)\s*(?:\((?P<qual>[^()]*)\))?$")
+_NUMBERED = re.compile(r"^\d+$")
+
+
+@lru_cache(maxsize=1)
+def ward_attributes_2025() -> pd.DataFrame:
+    """The 2025 ward attribute table without geometry (fast to load: names, types, `before_merger_vi`)."""
+    df = _read_csv("population", "hcmc_wards_2025_area_population.csv")
+    for c in ("ward_name", "full_name", "unit_type", "before_merger_vi", "former_province"):
+        df[c] = [normalize(v) for v in df[c]]
+    return df
+
+
+@lru_cache(maxsize=1)
+def pre_merger_units() -> pd.DataFrame:
+    """Units that were merged into the 2025 wards, parsed from `before_merger_vi`.
+
+    One row per (old unit, 2025 ward) pair: `unit_type` (phường, xã, thị trấn, huyện), `name`, `qualifier`
+    (the district or city written in brackets to tell same-named units apart, or ""), `ward_code_2025`,
+    `former_province`, and `n_targets` (how many 2025 wards list the same old unit: > 1 means the old unit
+    was split). This is the only source for the 66 wards of former Bình Dương and Bà Rịa–Vũng Tàu, whose
+    old wards have no code tables here; for the old city it lists the units of January 2025. A qualifier
+    written after a run of numbered wards ("Phường 9, Phường 11 (Quận 3)") applies to the whole run.
+    "Không sáp nhập" (not merged) lists the 2025 ward itself.
+    """
+    rows: list[dict] = []
+    for w in ward_attributes_2025().itertuples(index=False):
+        text = w.before_merger_vi
+        items = [normalize(x) for x in text.split(",") if normalize(x)]
+        if [x.lower() for x in items] == ["không sáp nhập"]:
+            items = [w.full_name]
+        parsed = []
+        for item in items:
+            m = _MERGER_ITEM.match(item)
+            if not m:
+                raise ValueError(f"before_merger_vi of {w.ward_code}: cannot read {item!r}")
+            typ, name = split_type(m.group("name"))
+            parsed.append([typ or "phường", name, normalize(m.group("qual") or "")])
+        # A qualifier after a run of numbered wards qualifies the whole run.
+        for i in range(len(parsed) - 1, -1, -1):
+            if parsed[i][2] and _NUMBERED.match(parsed[i][1]):
+                j = i - 1
+                while j >= 0 and not parsed[j][2] and _NUMBERED.match(parsed[j][1]):
+                    parsed[j][2] = parsed[i][2]
+                    j -= 1
+        for typ, name, qual in parsed:
+            rows.append(
+                {
+                    "unit_type": typ,
+                    "name": name,
+                    "qualifier": qual,
+                    "ward_code_2025": w.ward_code,
+                    "former_province": w.former_province,
+                }
+            )
+    df = pd.DataFrame(rows).drop_duplicates(ignore_index=True)
+    key = df["unit_type"] + "|" + df["name"].str.lower() + "|" + df["qualifier"].str.lower()
+    df["n_targets"] = key.map(key.groupby(key).size()).astype("int64")
+    return df
+
+
 def all_crosswalks() -> pd.DataFrame:
     """Every shipped crosswalk, for the store's `crosswalks` table."""
     pairs: Iterable[tuple[str, str]] = (

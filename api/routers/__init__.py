@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from api.routers import geojson, health, mappage, risk, snapshots
+from api.routers import geocode, geojson, health, mappage, risk, snapshots
 
-ROUTERS = [health.router, risk.router, geojson.router, snapshots.router, mappage.router]
+ROUTERS = [health.router, risk.router, geojson.router, snapshots.router, mappage.router, geocode.router]
