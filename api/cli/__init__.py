@@ -15,6 +15,7 @@ app = typer.Typer(
     pretty_exceptions_show_locals=False,
 )
 
+
 # Every module of this package that defines register(app) adds its commands: a new command group is a
 # new module, nothing else.
 def _register_all() -> None:
