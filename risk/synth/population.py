@@ -17,7 +17,6 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, fields
 
 import numpy as np
-import pandas as pd
 
 from risk.synth import names as nm
 from risk.synth.addresses import layout_ward
@@ -499,9 +498,3 @@ def build_city(
         households=households,
         persons=persons,
     )
-
-
-def age_table(persons: Persons) -> pd.Series:
-    """Share of persons per census age group (for checks)."""
-    grp = np.minimum(persons.age // 5, 17)
-    return pd.Series(np.bincount(grp, minlength=18) / len(persons))
