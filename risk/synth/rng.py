@@ -40,3 +40,16 @@ def poisson_pick(rng: np.random.Generator, starts: np.ndarray, sizes: np.ndarray
     which = np.repeat(np.arange(len(k)), k)
     member = starts[which] + (rng.random(len(which)) * sizes[which]).astype(np.int64)
     return which, member
+
+
+def by_key(keys: np.ndarray):
+    """(key, indices) for each distinct key in ascending order, indices ascending: one sort instead of one
+    full comparison per key."""
+    keys = np.asarray(keys)
+    if not len(keys):
+        return
+    order = np.argsort(keys, kind="stable")
+    k = keys[order]
+    cuts = np.flatnonzero(k[1:] != k[:-1]) + 1
+    for idx in np.split(order, cuts):
+        yield keys[idx[0]], idx
