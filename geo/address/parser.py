@@ -650,7 +650,7 @@ def _street_value(tk: _Tokens, i: int, j: int, sub: str, st: _State, lex: AdminL
             end += 2
     while end < tk.n and tk.chunk[end] == tk.chunk[j] and not _starts_marker(tk, end, st, lex):
         end += 1
-    end = _extend_known_street(tk, k, end, st)
+    end = _extend_known_street(tk, j, end, st, k)
     if end < tk.n and tk.chunk[end] == tk.chunk[j] and tk.f[end] == "street":
         _set_street(st, _street_text(tk, j, k, end), sub)
         return end + 1
@@ -659,14 +659,16 @@ def _street_value(tk: _Tokens, i: int, j: int, sub: str, st: _State, lex: AdminL
     return cut
 
 
-def _extend_known_street(tk: _Tokens, start: int, end: int, st: _State) -> int:
+def _extend_known_street(tk: _Tokens, start: int, end: int, st: _State, k: int | None = None) -> int:
     """A street run stopped by a marker word may go on where the longer name is a known street
-    ("Đường Bình Đường 2", "Đường Hẻm Chợ"): the longest known one up to the end of the chunk wins."""
+    ("Đường Bình Đường 2", "Đường Số 1 KDC Hiệp Ân"): the longest known one up to the end of the chunk
+    wins. `k` is where a numbered street's number starts (its "số" is then part of the name)."""
     if not st.streets or end >= tk.n or tk.chunk[end] != tk.chunk[start]:
         return end
     ce = _chunk_end(tk, start)
     for e in range(min(ce, end + 6), end, -1):
-        if street_key(tk.text(start, e), normalized=True) in st.streets:
+        text = _street_text(tk, start, k, e) if k is not None else tk.text(start, e)
+        if street_key(text, normalized=True) in st.streets:
             return e
     return end
 
