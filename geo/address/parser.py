@@ -234,20 +234,34 @@ def parse(text: object, lexicon: AdminLexicon | None = None, streets: Collection
 
 
 # The registry's own normal form ("130/75/5 Đường số 7, Khu phố 3, Phường Bình Hưng Hòa, Thành phố Hồ Chí
-# Minh"), the most common form in feeds, with or without diacritics and in any case, is read by one regular
-# expression on the folded text. It gives exactly what the token scanner gives (a test checks it); anything
-# unusual inside it falls through to the scanner.
+# Minh"), the most common form in feeds, with or without diacritics, in any case and with the usual
+# abbreviations (Đ., KP3, P., F7, X., ĐK, TP.HCM …), is read by one regular expression on the folded text.
+# It gives exactly what the token scanner gives (a test checks it); anything unusual falls through to it.
 _NORMAL_FORM = re.compile(
     r"(?P<head>\d+[a-z]{0,3}(?:/\d+[a-z]{0,3})*(?:-\d+[a-z]{0,3})*)(?P<bis> bis)? "
-    r"duong (?P<street>[^,]+), "
+    r"(?P<sm>duong |d\. ?)?(?P<street>[^,]+), "
     r"(?:to (?P<to>\d+), )?"
-    r"(?P<kpw>khu pho|ap) (?P<kp>\d+), "
-    r"(?P<wtype>phuong|xa|dac khu|thi tran) (?P<ward>[^,]+), "
-    r"thanh pho ho chi minh"
+    r"(?P<kpw>khu pho |kp\.? ?|ap |ap\.)(?P<kp>\d+), "
+    r"(?P<wtype>phuong |p\. ?|ph\. ?|f(?=\d)|xa |x\. ?|x |thi tran |tt\.? ?|dac khu |dk\.? ?|d\.k\.? ?)"
+    r"(?P<ward>[^,]+), "
+    r"(?P<city>thanh pho ho chi minh|tp\. ?hcm|tphcm|tp\. ho chi minh|tp ho chi minh|tp hcm|hcm)"
 )
 _WORD = re.compile(r"[^\W_]+")
-_WARD_SUB = {"phuong": "phường", "xa": "xã", "dac khu": "đặc khu", "thi tran": "thị trấn"}
-_KP_SUB = {"khu pho": "Khu phố", "ap": "Ấp"}
+_WARD_SUB = {"p": "phường", "f": "phường", "x": "xã", "t": "thị trấn", "d": "đặc khu"}
+_KP_SUB = {"k": "Khu phố", "a": "Ấp"}
+# how each marker of the form is spelled with its diacritics (a written diacritic must agree)
+_SPELLED = {
+    "sm": "đường",
+    "kpw": "khu phố ấp",
+    "wtype": "phường xã thị trấn đặc khu",
+    "city": "thành phố hồ chí minh",
+    "to": "tổ",
+}
+
+
+def _spelled_ok(written: str, spelled: str) -> bool:
+    allowed = set(spelled.split())
+    return all(w == fold_word(w) or w in allowed for w in _WORD.findall(written.lower()))
 
 
 def _parse_normal_form(s: str, lex: AdminLexicon, streets: Collection[str]) -> AddressParts | None:
@@ -257,12 +271,22 @@ def _parse_normal_form(s: str, lex: AdminLexicon, streets: Collection[str]) -> A
     m = _NORMAL_FORM.fullmatch(fl)
     if m is None:
         return None
+    for g in ("sm", "kpw", "wtype", "city"):
+        if m.group(g) and not _spelled_ok(s[m.start(g) : m.end(g)], _SPELLED[g]):
+            return None
+    if m.group("to") and not _spelled_ok(s[m.start("to") - 3 : m.start("to")], _SPELLED["to"]):
+        return None
     name = s[m.start("street") : m.end("street")]
     words = _WORD.findall(m.group("street"))
-    if not words or "." in name or _has_marker(words, 1):
+    prefixed = m.group("sm") is not None
+    if not words or "." in name or _has_marker(words, 1 if prefixed else 0):
         return None
     if streets and street_key(name, normalized=True) not in streets:
         return None  # the scanner may read the end of the street as an admin name: let it decide
+    if not prefixed:
+        n, e = lex.longest(words, 0, len(words))
+        if e is not None and n == len(words):
+            return None  # a known admin name where the street should be: the scanner decides
     ward = s[m.start("ward") : m.end("ward")]
     wtoks = _WORD.findall(ward)
     if "." in ward:
@@ -285,11 +309,13 @@ def _parse_normal_form(s: str, lex: AdminLexicon, streets: Collection[str]) -> A
         st.house = head
     if m.group("bis"):
         st.house += " " + s[m.start("bis") + 1 : m.end("bis")]
-    st.street, st.street_type = name, "Đường"
+    st.street, st.street_type = name, "Đường" if prefixed else ""
     if m.group("to"):
         st.to = f"Tổ {_num_text(m.group('to'))}"
-    st.khu_pho = f"{_KP_SUB[m.group('kpw')]} {_num_text(m.group('kp'))}"
-    st.admin.append((WARD, _WARD_SUB[m.group("wtype")], ward_name, {WARD}, 0))
+    st.khu_pho = f"{_KP_SUB[m.group('kpw')[0]]} {_num_text(m.group('kp'))}"
+    wtype = m.group("wtype")
+    sub = "phường" if wtype.startswith("ph") else _WARD_SUB[wtype[0]]
+    st.admin.append((WARD, sub, ward_name, {WARD}, 0))
     st.city = HCMC
     return _finish(st)
 
