@@ -10,12 +10,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import geopandas as gpd
-import numpy as np
 import pandas as pd
 
-from geo import h3cells
 from geo.gazetteer import VERSIONS, all_crosswalks, load_gazetteer, unit_id
-from geo.vntext import fold, map_unique
+from geo.geocode import prepare_registry
 from risk.store import Store
 
 
@@ -36,11 +34,6 @@ def load_geographies(store: Store) -> tuple[int, int]:
     return len(units), len(cw)
 
 
-def address_match_key(address: pd.Series) -> pd.Series:
-    """The registry's key for exact matching (folded normal form)."""
-    return map_unique(address, fold)
-
-
 def registry_points(city_dir: Path, version: str = "hcmc-2025") -> tuple[pd.DataFrame, gpd.GeoDataFrame]:
     """Address points and groups from a city folder (`reference/*.parquet`), in store layout."""
     ref = Path(city_dir) / "reference"
@@ -48,24 +41,7 @@ def registry_points(city_dir: Path, version: str = "hcmc-2025") -> tuple[pd.Data
     for p in (pts_path, groups_path):
         if not p.is_file():
             raise FileNotFoundError(f"{p} not found: is {city_dir} a city folder made by `riskmap generate`?")
-    raw = pd.read_parquet(pts_path)
-    cells = h3cells.cells_multi(raw["lat"].to_numpy(), raw["lon"].to_numpy())
-    points = pd.DataFrame(
-        {
-            "point_id": raw["point_id"].astype(np.int64),
-            "ward_id": [unit_id(version, c) for c in raw["ward_code"]],
-            "group_id": raw["group_id"],
-            "house_number": raw["house_number"],
-            "alley": raw["alley"],
-            "street": raw["street"],
-            "khu_pho": raw["khu_pho"],
-            "address": raw["address"],
-            "match_key": address_match_key(raw["address"]),
-            "lon": raw["lon"],
-            "lat": raw["lat"],
-            **{f"h3_{r}": c for r, c in cells.items()},
-        }
-    )
+    points = prepare_registry(pd.read_parquet(pts_path))
     g = gpd.read_parquet(groups_path) if _is_geoparquet(groups_path) else _groups_from_wkb(groups_path)
     groups = gpd.GeoDataFrame(
         {

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import pkgutil
 
 import typer
 
@@ -14,14 +15,15 @@ app = typer.Typer(
     pretty_exceptions_show_locals=False,
 )
 
-# Each module defines register(app). Adding a command group = a new module + one name here.
-_COMMANDS = ("store", "load", "ingest", "link", "score", "serve", "demo", "geocode")
 
-
+# Every module of this package that defines register(app) adds its commands: a new command group is a
+# new module, nothing else.
 def _register_all() -> None:
-    for name in _COMMANDS:
-        module = importlib.import_module(f"api.cli.{name}")
-        module.register(app)
+    for info in pkgutil.iter_modules(__path__):
+        module = importlib.import_module(f"{__name__}.{info.name}")
+        register = getattr(module, "register", None)
+        if callable(register):
+            register(app)
 
 
 _register_all()

@@ -3,11 +3,11 @@ mapped onto controlled lists kept as data in `vocab.toml`."""
 
 from __future__ import annotations
 
+import re
 import tomllib
 from functools import lru_cache
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from geo.vntext import fold, map_unique
@@ -45,7 +45,7 @@ def map_codes(raw: pd.Series, fieldname: str, *, unknown_is_bad: bool = True) ->
     table = vocabulary()[fieldname]
     text = raw.astype(object).where(raw.notna(), "").astype(str)
     folded = map_unique(text, lambda v: fold(v).strip(" .:;,"))
-    value = folded.map(table)
+    value = map_unique(folded, lambda v: _lookup(str(v), table))
     empty = (folded == "").to_numpy()
     known = value.notna().to_numpy()
     changed = known & (text.to_numpy(dtype=object) != value.fillna("").to_numpy(dtype=object))
@@ -60,5 +60,17 @@ def map_codes(raw: pd.Series, fieldname: str, *, unknown_is_bad: bool = True) ->
     )
 
 
-def unknown_mask(frame: pd.DataFrame) -> np.ndarray:
-    return frame["bad"].str.contains("code_unknown", regex=False).to_numpy(dtype=bool)
+_PAREN = re.compile(r"\s*\(([^)]*)\)\s*")
+
+
+def _lookup(folded: str, table: dict[str, str]) -> str | None:
+    """The canonical value of a folded text: as a whole, else without or inside its brackets
+    ("pfizer (comirnaty)" → pfizer)."""
+    if folded in table:
+        return table[folded]
+    outside = _PAREN.sub(" ", folded).strip()
+    inside = " ".join(_PAREN.findall(folded)).strip()
+    for candidate in (outside, inside):
+        if candidate in table:
+            return table[candidate]
+    return None

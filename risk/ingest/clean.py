@@ -27,9 +27,9 @@ _FORMULA = r"^\s*(?:[=@]|[+\-][^\d\s])"
 KEY_FIELDS = ("full_name", "id_number", "address", "household_ref")
 CODED = {
     "dose": ("vaccine", "dose_kind"),
-    "test": ("test_type", "result"),
+    "test": ("test_type", "result", "pooled"),
     "case": ("found_in", "isolation", "outcome"),
-    "contact": (),
+    "contact": ("isolation",),
     "registry": ("relation",),
 }
 
@@ -61,6 +61,7 @@ def clean_rows(fields: pd.DataFrame, kind: str, *, latest: dt.date) -> pd.DataFr
     ids = clean_ids(f["id_number"], births["year"], sex["value"])
     phones = clean_phones(f["phone"])
     events = parse_dates(f["event_date"], kind="event", latest=latest, earliest=settings.epidemic_start)
+    exposure = parse_dates(f["exposure_date"], kind="event", latest=latest, earliest=settings.epidemic_start)
 
     required_missing = np.zeros(n, dtype=bool)
     for r in REQUIRED[kind]:
@@ -83,14 +84,17 @@ def clean_rows(fields: pd.DataFrame, kind: str, *, latest: dt.date) -> pd.DataFr
             "address_raw": f["address"],
             "event_date": events["date"],
             "site": f["site"],
-            "pooled": f["pooled"].str.lower().isin(["1", "true", "yes", "có", "co", "x", "gộp", "gop"]),
             "contact_of": f["contact_of"],
+            "source_ref": f["source_ref"],
             "household_ref": f["household_ref"].str.upper().str.replace(r"\s+", "", regex=True),
         },
         index=f.index,
     )
+    out["exposure_date"] = exposure["date"]
     for c, mapped in coded.items():
         out[c] = mapped["value"]
+    if "pooled" in out:
+        out["pooled"] = out["pooled"].map({"true": True, "false": False}).astype("boolean")
     out["corrections"] = join_codes(
         codes_where(had_control, "control_chars"),
         _codes(names["corrections"]),

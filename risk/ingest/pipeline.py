@@ -74,9 +74,7 @@ def ingest_file(
     seen = store.read_table("records", columns=["row_hash"], filters=[("source", "=", mapping.id)])[
         "row_hash"
     ]
-    dup_before = (
-        np.isin(row_hash, seen.to_numpy(dtype=object)) if len(seen) else np.zeros(len(row_hash), bool)
-    )
+    dup_before = pd.Series(row_hash, dtype=object).isin(seen.to_numpy(dtype=object)).to_numpy()
     duplicate = dup_in_file | dup_before
     bad = (cleaned["bad"] != "").to_numpy() & ~duplicate
     good = ~bad & ~duplicate

@@ -132,6 +132,14 @@ def _clean_header(names: list[str]) -> list[str]:
     return out
 
 
+def sniff_delimiter(header_line: str) -> str:
+    """The field separator of a CSV file, from its header: the commonest of , ; tab | outside quotes."""
+    outside = "".join(part for i, part in enumerate(header_line.split('"')) if i % 2 == 0)
+    counts = {d: outside.count(d) for d in (",", ";", "\t", "|")}
+    best = max(counts, key=lambda d: counts[d])
+    return best if counts[best] else ","
+
+
 def _read_csv(path: Path) -> RawRows:
     text, encoding = decode(path.read_bytes(), path)
     lines = pd.Series(text.splitlines(), dtype=object)
@@ -166,14 +174,17 @@ def _read_csv(path: Path) -> RawRows:
         )
         return "skip"
 
-    header = _clean_header(next(csv.reader([header_line])))
+    delimiter = sniff_delimiter(header_line)
+    header = _clean_header(next(csv.reader([header_line], delimiter=delimiter)))
     try:
         table = pacsv.read_csv(
             io.BytesIO(payload),
             read_options=pacsv.ReadOptions(
                 use_threads=False, block_size=1 << 26, column_names=header, skip_rows=1
             ),
-            parse_options=pacsv.ParseOptions(invalid_row_handler=on_invalid, newlines_in_values=False),
+            parse_options=pacsv.ParseOptions(
+                delimiter=delimiter, invalid_row_handler=on_invalid, newlines_in_values=False
+            ),
             # Every column as text, exactly as written (no type guessing: 0909… keeps its zero).
             convert_options=pacsv.ConvertOptions(
                 column_types={h: pa.string() for h in header},

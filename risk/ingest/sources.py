@@ -67,6 +67,8 @@ FIELDS = (
     "household_ref",
     "relation",
     "nationality",
+    "source_ref",
+    "exposure_date",
 )
 ADDRESS_PARTS = ("house_number", "street", "khu_pho", "ward", "district", "city")
 REQUIRED: dict[str, tuple[str, ...]] = {

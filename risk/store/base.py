@@ -9,6 +9,8 @@ immutable snapshot visible only when complete, and `publish_snapshot` switches r
 from __future__ import annotations
 
 import datetime as dt
+import json
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal, Protocol, runtime_checkable
@@ -17,6 +19,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import shapely
 
 from risk.store.tables import TableSpec, spec
@@ -96,9 +99,11 @@ class Store(Protocol):
 
     def read_table(
         self, table: str, *, columns: Sequence[str] | None = None, filters: Iterable[Filter] = ()
-    ) -> pd.DataFrame: ...
+    ) -> pd.DataFrame:
+        """Rows matching every filter (AND), in no particular order; keys are not enforced by any backend."""
 
-    def count(self, table: str, *, filters: Iterable[Filter] = ()) -> int: ...
+    def count(self, table: str, *, filters: Iterable[Filter] = ()) -> int:
+        """Rows of a (non-snapshot) table matching every filter."""
 
     # ingest batches
     def find_batch(self, content_sha256: str) -> BatchInfo | None: ...
@@ -141,57 +146,88 @@ class Store(Protocol):
 def to_arrow(table: TableSpec, data: Frame) -> pa.Table:
     """Conform a frame to a table's schema: known columns in order, missing ones null, geometry as WKB.
 
-    Unknown columns are an error (a typo would otherwise be dropped silently).
+    Unknown columns are an error (a typo would otherwise be dropped silently). So is anything a backend
+    could not store the same way: text with NUL characters (PostgreSQL rejects them) and geometries that
+    are not valid WKB or not of the column's kind. Geometries become 2D WKB in WGS84 (a GeoSeries in
+    another CRS is reprojected), so both backends hold the same bytes.
     """
-    if isinstance(data, pa.Table):
-        frame = data
-        extra = set(frame.column_names) - set(table.columns)
-        if extra:
-            raise StoreError(f"table {table.name}: unknown columns {sorted(extra)}")
-        arrays = []
-        for f in table.schema:
-            if f.name in frame.column_names:
-                arrays.append(frame.column(f.name).cast(f.type))
-            else:
-                arrays.append(pa.nulls(frame.num_rows, f.type))
-        return pa.Table.from_arrays(arrays, schema=table.schema)
-
-    df = data
-    extra = set(df.columns) - set(table.columns)
+    names = data.column_names if isinstance(data, pa.Table) else list(data.columns)
+    extra = set(names) - set(table.columns)
     if extra:
         raise StoreError(f"table {table.name}: unknown columns {sorted(extra)}")
-    n = len(df)
+    n = data.num_rows if isinstance(data, pa.Table) else len(data)
     arrays = []
     for f in table.schema:
-        if f.name not in df.columns:
+        if f.name not in names:
             arrays.append(pa.nulls(n, f.type))
             continue
-        col = df[f.name]
+        col = data.column(f.name) if isinstance(data, pa.Table) else data[f.name]
         if table.geometry == f.name:
-            arrays.append(_geometry_to_wkb(col, table.geometry_type))
+            arrays.append(_geometry_to_arrow(table, col))
             continue
-        arrays.append(_column_to_arrow(col, f))
+        arr = _arrow_column_cast(col, f) if isinstance(data, pa.Table) else _column_to_arrow(col, f)
+        if pa.types.is_string(f.type) and pc.any(pc.match_substring(arr, "\x00")).as_py():
+            raise StoreError(f"table {table.name}, column {f.name!r}: text contains NUL characters")
+        arrays.append(arr)
     return pa.Table.from_arrays(arrays, schema=table.schema)
 
 
-def _geometry_to_wkb(col: pd.Series, geometry_type: str | None) -> pa.Array:
-    """Shapely geometries (or WKB bytes already) → a WKB column; polygons widened to MultiPolygons."""
-    values = np.asarray(col.array if isinstance(col, gpd.GeoSeries) else col.to_numpy(), dtype=object)
+def _arrow_column_cast(col: pa.ChunkedArray, f: pa.Field) -> pa.ChunkedArray:
+    try:
+        return col.cast(f.type)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError) as exc:
+        raise StoreError(f"column {f.name!r}: cannot store values as {f.type}: {exc}") from exc
+
+
+def _geometry_to_arrow(table: TableSpec, col: Any) -> pa.Array:
+    """Shapely objects, WKB bytes or hex, or a GeoSeries in any CRS → validated 2D WKB in WGS84."""
+    if isinstance(col, gpd.GeoSeries):
+        if col.crs is not None and col.crs.to_epsg() != 4326:
+            col = col.to_crs(4326)
+        values = np.asarray(col.array, dtype=object)
+    elif isinstance(col, pa.ChunkedArray | pa.Array):
+        values = np.asarray(col.to_numpy(zero_copy_only=False), dtype=object)
+    else:
+        values = np.asarray(col, dtype=object)
+    geoms = _conform_kind(table, _parse_geometries(table, values))
+    return pa.array(shapely.to_wkb(geoms, output_dimension=2), type=pa.binary())
+
+
+def _parse_geometries(table: TableSpec, values: np.ndarray) -> np.ndarray:
     is_geom = shapely.is_geometry(values)
-    out = (
-        np.array([v if isinstance(v, bytes) else None for v in values], dtype=object)
-        if (~is_geom).any()
-        else np.empty(len(values), dtype=object)
-    )
-    if is_geom.any():
-        geoms = values[is_geom]
-        if geometry_type == "MultiPolygon":
-            single = shapely.get_type_id(geoms) == shapely.GeometryType.POLYGON
-            if single.any():
-                geoms = geoms.copy()
-                geoms[single] = shapely.multipolygons(geoms[single][:, None])
-        out[is_geom] = shapely.to_wkb(geoms)
-    return pa.array(out, type=pa.binary())
+    raw = ~is_geom & ~pd.isna(values)
+    geoms = np.where(is_geom, values, None)
+    if raw.any():
+        try:
+            geoms[raw] = shapely.from_wkb(values[raw])
+        except (shapely.errors.GEOSException, TypeError, ValueError) as exc:
+            raise StoreError(f"table {table.name}, column {table.geometry!r}: not a geometry: {exc}") from exc
+    return geoms
+
+
+_GEOMETRY_TYPE_IDS = {"Point": {0}, "MultiPolygon": {6}}
+
+
+def _conform_kind(table: TableSpec, geoms: np.ndarray) -> np.ndarray:
+    """Polygons become MultiPolygons where the column wants those; any other kind is an error."""
+    type_ids = shapely.get_type_id(geoms)
+    if table.geometry_type == "MultiPolygon":
+        polys = type_ids == 3
+        empty = polys & shapely.is_empty(geoms)
+        geoms[empty] = shapely.from_wkt("MULTIPOLYGON EMPTY")
+        polys &= ~empty
+        if polys.any():
+            geoms[polys] = shapely.multipolygons(geoms[polys], indices=np.arange(int(polys.sum())))
+        type_ids = shapely.get_type_id(geoms)
+    allowed = _GEOMETRY_TYPE_IDS.get(table.geometry_type or "")
+    wrong = (type_ids >= 0) & ~np.isin(type_ids, list(allowed or ())) if allowed else np.zeros(0, bool)
+    if wrong.any():
+        kinds = sorted({shapely.GeometryType(i).name for i in type_ids[wrong].tolist()})
+        raise StoreError(
+            f"table {table.name}, column {table.geometry!r}: expected {table.geometry_type} geometries, "
+            f"got {kinds}"
+        )
+    return geoms
 
 
 def _column_to_arrow(col: pd.Series, f: pa.Field) -> pa.Array:
@@ -238,21 +274,100 @@ def _types_mapper(t: pa.DataType) -> Any:
     return None
 
 
+OPERATORS = ("=", "!=", "<", "<=", ">", ">=", "in", "not in", "is null", "not null")
+
+
 def check_filters(table: TableSpec, filters: Iterable[Filter]) -> list[Filter]:
-    """Validate filter triples against a table so both backends reject the same mistakes."""
-    out = []
+    """Validate filter triples and convert their values to the column's type.
+
+    Both backends then compare the same typed values (an ISO string becomes a date, 0.7 on a float32 column
+    is the float32 0.7) and reject the same mistakes. Comparisons never match null: a null column value
+    fails `=`, `!=`, `<`, … and `not in` alike, and comparing with None is an error (use `is null`).
+    """
+    out: list[Filter] = []
     for flt in filters:
-        if len(flt) != 3:
+        if not isinstance(flt, tuple | list) or len(flt) != 3:
             raise StoreError(f"filter {flt!r}: expected (column, op, value)")
         col, op, value = flt
         if col not in table.columns:
             raise StoreError(f"table {table.name}: no column {col!r} to filter on")
-        if op not in ("=", "!=", "<", "<=", ">", ">=", "in", "not in", "is null", "not null"):
-            raise StoreError(f"filter on {col!r}: unknown operator {op!r}")
-        if op in ("in", "not in"):
-            value = list(value)
+        if op not in OPERATORS:
+            raise StoreError(f"filter on {col!r}: unknown operator {op!r}; known: {', '.join(OPERATORS)}")
+        if col == table.geometry:
+            raise StoreError(f"filter on {col!r}: geometry columns cannot be filtered on")
+        typ = table.schema.field(col).type
+        if op in ("is null", "not null"):
+            value = None
+        elif op in ("in", "not in"):
+            if isinstance(value, str | bytes) or not isinstance(value, Iterable):
+                raise StoreError(f"filter on {col!r}: {op!r} needs a list of values, got {value!r}")
+            value = [filter_value(col, v, typ) for v in value]
+        else:
+            value = filter_value(col, value, typ)
         out.append((col, op, value))
     return out
+
+
+def filter_value(col: str, value: Any, typ: pa.DataType) -> Any:
+    """One filter value as the Python value of the column's Arrow type (StoreError if it does not fit)."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        raise StoreError(f"filter on {col!r}: cannot compare with {value!r}; use 'is null' or 'not null'")
+    if isinstance(value, pd.Timestamp):
+        value = value.to_pydatetime()
+    if pa.types.is_date32(typ):
+        if isinstance(value, str):
+            value = _parse_iso(col, value, dt.date.fromisoformat)
+        elif isinstance(value, dt.datetime):
+            value = value.date()
+    if pa.types.is_timestamp(typ):
+        if isinstance(value, str):
+            value = _parse_iso(col, value, dt.datetime.fromisoformat)
+        if isinstance(value, dt.datetime) and value.tzinfo is None:
+            value = value.replace(tzinfo=dt.UTC)  # naive times are UTC, as everywhere in riskmap
+    if pa.types.is_integer(typ) and isinstance(value, float | np.floating) and not float(value).is_integer():
+        raise StoreError(f"filter on {col!r}: {value!r} is not an integer")
+    try:
+        return pa.scalar(value, type=typ).as_py()
+    except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError, OverflowError) as exc:
+        raise StoreError(f"filter on {col!r}: {value!r} is not a valid {typ} value") from exc
+
+
+def _parse_iso(col: str, value: str, parse: Any) -> Any:
+    try:
+        return parse(value)
+    except ValueError as exc:
+        raise StoreError(f"filter on {col!r}: {value!r} is not an ISO 8601 date or time") from exc
+
+
+def check_balanced(batch: BatchInfo) -> None:
+    """Refuse a batch whose account does not add up (rows would be lost or invented)."""
+    if not batch.balanced:
+        raise StoreError(
+            f"batch {batch.file_name}: account does not balance (rows in {batch.rows_in} != accepted "
+            f"{batch.accepted} + corrected {batch.corrected} + quarantined {batch.quarantined} + "
+            f"duplicates {batch.duplicates})"
+        )
+
+
+def dump_json(value: Mapping[str, Any]) -> str:
+    """A batch report or snapshot stats as strict JSON, the same text for both backends.
+
+    NaN and infinities become null (JSON has no such numbers and PostgreSQL's json type rejects them);
+    numpy scalars and arrays become numbers and lists; anything else unknown becomes its string.
+    """
+    return json.dumps(_plain(dict(value)), default=str, ensure_ascii=False, allow_nan=False)
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, np.generic | np.ndarray):
+        value = value.tolist()
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, Mapping):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value
 
 
 def table_spec(name: str, *, snapshot: bool | None = None) -> TableSpec:
@@ -269,3 +384,10 @@ def table_spec(name: str, *, snapshot: bool | None = None) -> TableSpec:
 
 def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
+
+
+def as_utc(value: dt.datetime | dt.date) -> dt.datetime:
+    """A time in UTC: naive times are taken as UTC, dates as their midnight UTC."""
+    if isinstance(value, dt.datetime):
+        return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+    return dt.datetime.combine(value, dt.time(), tzinfo=dt.UTC)

@@ -40,7 +40,10 @@ from risk.store.base import (
     Mode,
     SnapshotInfo,
     StoreError,
+    as_utc,
+    check_balanced,
     check_filters,
+    dump_json,
     table_spec,
     to_arrow,
     to_frame,
@@ -130,9 +133,16 @@ class EmbeddedStore:
                     f"store at {self.path} has schema version {row[0]}, newer than this riskmap "
                     f"({SCHEMA_VERSION}); upgrade riskmap"
                 )
-            # Snapshots left half-written by a crash are never visible; remove them.
-            stale = [r[0] for r in con.execute("SELECT snapshot_id FROM snapshots WHERE status='writing'")]
-            con.execute("DELETE FROM snapshots WHERE status='writing'")
+            # Snapshots left half-written by a crash are never visible; remove them once past the grace
+            # period (younger ones may belong to a writer in another process, still at work).
+            cutoff = dt.datetime.fromtimestamp(time.time() - GRACE_SECONDS, dt.UTC).isoformat()
+            stale = [
+                r[0]
+                for r in con.execute(
+                    "SELECT snapshot_id FROM snapshots WHERE status='writing' AND created_at < ?", (cutoff,)
+                )
+            ]
+            con.executemany("DELETE FROM snapshots WHERE snapshot_id=?", [(sid,) for sid in stale])
         for sid in stale:
             shutil.rmtree(self._snapshot_dir(sid), ignore_errors=True)
         self._collect_garbage()
@@ -171,17 +181,16 @@ class EmbeddedStore:
             con.execute("DELETE FROM garbage WHERE since < ?", (now - GRACE_SECONDS,))
             live = {r[0] for r in con.execute("SELECT file FROM segments")}
             pending = {r[0] for r in con.execute("SELECT path FROM garbage")}
+            # Orphans: files no catalog row names, older than the grace period (a writer may be about to
+            # commit them). Deleted while holding the catalog lock, so none can become live meanwhile; a
+            # writer that finds its staged files gone fails instead of committing them (see _commit).
+            for f in (self.path / "tables").glob("*/*"):
+                rel = str(f.relative_to(self.path))
+                if rel not in live and rel not in pending:
+                    _unlink_if_older(f, now - GRACE_SECONDS)
         for rel in due:
             with contextlib.suppress(FileNotFoundError):
                 (self.path / rel).unlink()
-        # Orphans: files no catalog row names, older than the grace period (a writer may be mid-commit).
-        for f in (self.path / "tables").glob("*/*"):
-            rel = str(f.relative_to(self.path))
-            if rel in live or rel in pending:
-                continue
-            with contextlib.suppress(FileNotFoundError):
-                if now - f.stat().st_mtime > GRACE_SECONDS:
-                    f.unlink()
 
     # -- tables ---------------------------------------------------------------------------------------
 
@@ -211,24 +220,11 @@ class EmbeddedStore:
             if batch is not None:
                 existing = self._find_batch(con, batch.content_sha256)
                 if existing is None:
-                    con.execute(
-                        "INSERT INTO batches VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-                        (
-                            batch.batch_id,
-                            batch.content_sha256,
-                            batch.source,
-                            batch.kind,
-                            batch.file_name,
-                            batch.rows_in,
-                            batch.accepted,
-                            batch.corrected,
-                            batch.quarantined,
-                            batch.duplicates,
-                            batch.committed_at.isoformat(),
-                            json.dumps(dict(batch.report)),
-                        ),
-                    )
+                    self._insert_batch(con, batch)
             if existing is None:
+                gone = [rel for _, rel, _ in staged if not (self.path / rel).exists()]
+                if gone:
+                    raise StoreError(f"staged files {gone} were collected before commit; write again")
                 seq = con.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM segments").fetchone()[0]
                 now = time.time()
                 for t, rel, rows in staged:
@@ -248,6 +244,30 @@ class EmbeddedStore:
                     (self.path / rel).unlink()
             return existing
         return None
+
+    @staticmethod
+    def _insert_batch(con: sqlite3.Connection, batch: BatchInfo) -> None:
+        assert batch.committed_at is not None
+        try:
+            con.execute(
+                "INSERT INTO batches VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                (
+                    batch.batch_id,
+                    batch.content_sha256,
+                    batch.source,
+                    batch.kind,
+                    batch.file_name,
+                    batch.rows_in,
+                    batch.accepted,
+                    batch.corrected,
+                    batch.quarantined,
+                    batch.duplicates,
+                    batch.committed_at.isoformat(),
+                    dump_json(batch.report),
+                ),
+            )
+        except sqlite3.IntegrityError as exc:  # same batch_id, other content
+            raise StoreError(f"batch {batch.file_name}: batch id {batch.batch_id} is taken: {exc}") from exc
 
     def _segments(self, name: str) -> list[str]:
         with self._read() as con:
@@ -293,9 +313,9 @@ class EmbeddedStore:
         raise AssertionError("unreachable")
 
     def count(self, table: str, *, filters: Iterable[Filter] = ()) -> int:
-        t = table_spec(table)
-        filters = list(filters)
-        if not filters and not t.snapshot:
+        t = table_spec(table, snapshot=False)
+        filters = check_filters(t, filters)  # checked even when there is nothing to filter
+        if not filters:
             with self._read() as con:
                 return int(
                     con.execute(
@@ -305,7 +325,7 @@ class EmbeddedStore:
         files = [self.path / f for f in self._segments(table)]
         if not files:
             return 0
-        return self._dataset(t, files).count_rows(filter=_expression(t, check_filters(t, filters)))
+        return self._dataset(t, files).count_rows(filter=_expression(t, filters))
 
     # -- sequences ------------------------------------------------------------------------------------
 
@@ -346,12 +366,7 @@ class EmbeddedStore:
             return self._find_batch(con, content_sha256)
 
     def commit_batch(self, batch: BatchInfo, tables: Mapping[str, Frame]) -> BatchInfo:
-        if not batch.balanced:
-            raise StoreError(
-                f"batch {batch.file_name}: account does not balance (rows in {batch.rows_in} != accepted "
-                f"{batch.accepted} + corrected {batch.corrected} + quarantined {batch.quarantined} + "
-                f"duplicates {batch.duplicates})"
-            )
+        check_balanced(batch)
         bid = batch.batch_id if batch.batch_id is not None else self.next_ids("batch", 1)
         final = batch.with_id(bid, utcnow())
         existing = self._commit(tables, mode="append", batch=final)
@@ -396,7 +411,7 @@ class EmbeddedStore:
                     info.input_watermark,
                     created.isoformat(),
                     info.parent_id,
-                    json.dumps(dict(info.stats), default=str),
+                    dump_json(info.stats),
                 ),
             )
             sid = int(cur.lastrowid)
@@ -415,7 +430,11 @@ class EmbeddedStore:
                     frame = frame.append_column("snapshot_id", pa.array([sid] * frame.num_rows, pa.int64()))
                 self._write_parquet(to_arrow(t, frame), d / f"{name}.parquet")
             with self._write() as con:
-                con.execute("UPDATE snapshots SET status='ready' WHERE snapshot_id=?", (sid,))
+                done = con.execute(
+                    "UPDATE snapshots SET status='ready' WHERE snapshot_id=? AND status='writing'", (sid,)
+                )
+                if done.rowcount != 1:
+                    raise StoreError(f"snapshot {sid} was collected as abandoned while being written")
         except BaseException:
             with contextlib.suppress(Exception), self._write() as con:
                 con.execute("DELETE FROM snapshots WHERE snapshot_id=?", (sid,))
@@ -466,26 +485,14 @@ class EmbeddedStore:
         return to_frame(t, self._read_files(t, files, columns, filters))
 
 
+def _unlink_if_older(path: Path, cutoff: float) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        if path.stat().st_mtime < cutoff:
+            path.unlink()
+
+
 def _iso(value: dt.datetime | dt.date) -> str:
-    if isinstance(value, dt.datetime):
-        if value.tzinfo is None:
-            value = value.replace(tzinfo=dt.UTC)
-        return value.isoformat()
-    return dt.datetime.combine(value, dt.time(), tzinfo=dt.UTC).isoformat()
-
-
-def _scalar(value: Any, typ: pa.DataType) -> pa.Scalar:
-    if pa.types.is_date32(typ) and isinstance(value, str):
-        value = dt.date.fromisoformat(value)
-    if pa.types.is_date32(typ) and isinstance(value, dt.datetime):
-        value = value.date()
-    if pa.types.is_timestamp(typ) and isinstance(value, str):
-        value = dt.datetime.fromisoformat(value)
-    if isinstance(value, pd.Timestamp):
-        value = value.to_pydatetime()
-        if pa.types.is_date32(typ):
-            value = value.date()
-    return pa.scalar(value, type=typ)
+    return as_utc(value).isoformat()
 
 
 def _expression(t: TableSpec, filters: list[Filter]) -> pc.Expression | None:
@@ -497,13 +504,12 @@ def _expression(t: TableSpec, filters: list[Filter]) -> pc.Expression | None:
             e = field.is_null()
         elif op == "not null":
             e = field.is_valid()
-        elif op in ("in", "not in"):
-            arr = pa.array([_scalar(v, typ).as_py() for v in value], type=typ)
-            e = field.isin(arr)
-            if op == "not in":
-                e = ~e
+        elif op == "in":
+            e = field.isin(pa.array(value, type=typ))
+        elif op == "not in":  # like "!=", never matches null
+            e = ~field.isin(pa.array(value, type=typ)) & field.is_valid()
         else:
-            s = _scalar(value, typ)
+            s = pa.scalar(value, type=typ)
             e = {
                 "=": field == s,
                 "!=": field != s,

@@ -169,6 +169,8 @@ RECORDS = TableSpec(
         ("contact_of", STR),
         ("household_ref", STR),
         ("relation", STR),
+        ("source_ref", STR),
+        ("exposure_date", DATE),
         # how it was cleaned: reason codes of corrections applied, ';'-joined
         ("corrections", STR),
     ),

@@ -65,6 +65,26 @@ class SynthConfig:
 _MANAGED = ("feeds", "truth", "reference", "manifest.json", "summary.json")
 
 
+def _return_freed_memory() -> None:
+    """Ask glibc to serve big arrays from mmap and hand them back when freed.
+
+    By default glibc raises its mmap threshold after the first big free, after which arrays of tens of MB
+    come from the heap and freed ones stay resident: the generator's resident memory then holds every
+    stage's temporaries at full scale. A no-op where glibc is absent."""
+    import ctypes
+    import ctypes.util
+
+    name = ctypes.util.find_library("c")
+    if not name:
+        return
+    try:
+        libc = ctypes.CDLL(name)
+        libc.mallopt(-3, 1 << 20)  # M_MMAP_THRESHOLD: 1 MiB, fixed
+        libc.mallopt(-1, 64 << 20)  # M_TRIM_THRESHOLD: give back heap tops above 64 MiB
+    except (OSError, AttributeError):
+        return
+
+
 def _clear(out: Path) -> None:
     """Remove what an earlier run wrote here (only the generator's own files and folders)."""
     for name in _MANAGED:
@@ -91,6 +111,7 @@ def generate(config: SynthConfig, progress: Progress | None = None) -> Path:
         if progress:
             progress(stage, done, total)
 
+    _return_freed_memory()
     out = config.out_dir
     out.mkdir(parents=True, exist_ok=True)
     _clear(out)
@@ -125,17 +146,16 @@ def generate(config: SynthConfig, progress: Progress | None = None) -> Path:
     names = rd.NameVocab.build()
     events = fd.events_by_kind(city, doses, epi)
     ctx = fd.build_context(city, sites, events, config.seed, config.error_rate, end_day)
-    clean = rd.render_addresses(
-        ctx.addresses,
-        np.arange(len(city.points.lon)),
-        np.zeros(len(city.points.lon), dtype=np.int64),
-        stream(config.seed, "addresses", "clean"),
-    )
-    tables = wr.reference_tables(city, house, alley, clean.text)
+    zero = np.zeros(len(city.points.lon), dtype=np.int64)
+    rng_clean = stream(config.seed, "addresses", "clean")
+
+    def clean_address(points: np.ndarray):
+        return rd.render_addresses(ctx.addresses, points, zero[: len(points)], rng_clean).text
+
+    tables = wr.reference_tables(city, house, alley, clean_address)
     tables.update(wr.truth_tables(city, sites, doses, epi, names))
-    for i, (rel, table) in enumerate(sorted(tables.items())):
-        wr.write_parquet(table, out / rel)
-        files.append({"path": rel, "rows": table.num_rows})
+    for i, rel in enumerate(sorted(tables)):
+        files.append({"path": rel, "rows": wr.write_chunked(out / rel, tables[rel])})
         tick("truth", i + 1, len(tables))
     counts = {
         "persons": len(city.persons),

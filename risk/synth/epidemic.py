@@ -34,7 +34,7 @@ from risk.synth.population import City
 from risk.synth.realdata import REGIONS, case_curve
 from risk.synth.rng import poisson_pick, ranges, stream
 from risk.synth.sites import SiteTable, station_of_person
-from risk.synth.vaccination import Schedule, day, protection
+from risk.synth.vaccination import Schedule, day
 
 SOURCES = ("household", "neighbour", "community", "import")
 HOUSEHOLD, NEIGHBOUR, COMMUNITY, IMPORT = range(4)
@@ -235,19 +235,44 @@ def simulate(
     out_tests: list[tuple] = []
     n_cases = 0
 
-    def infect(
-        who: np.ndarray, src: np.ndarray, t: int, prot: np.ndarray, back: np.ndarray | None = None
-    ) -> None:
+    # Protection and effective susceptibility are kept up to date incrementally (no daily pass over
+    # everybody): doses take effect 14 days after they are given, infections remove people.
+    parts = []
+    for when, level in ((schedule.first, 0.3), (schedule.full, 0.6), (schedule.boost, 0.75)):
+        got = np.flatnonzero(when.astype(np.int64) + 14 <= end_day).astype(np.int32)
+        parts.append((when[got].astype(np.int32) + 14, np.full(len(got), level, np.float32), got))
+    eff_day = np.concatenate([x[0] for x in parts])
+    eff_level = np.concatenate([x[1] for x in parts])
+    eff_person = np.concatenate([x[2] for x in parts])
+    del parts
+    order = np.argsort(eff_day, kind="stable")
+    eff_day, eff_level, eff_person = eff_day[order], eff_level[order], eff_person[order]
+    del order
+    prot = np.zeros(n, dtype=np.float32)
+    upto = np.searchsorted(eff_day, start_day, side="right")
+    np.maximum.at(prot, eff_person[:upto], eff_level[:upto])
+    sus_eff = (1.0 - prot).astype(np.float64)
+    sus_cell = np.bincount(cell, weights=sus_eff, minlength=n_cells)
+    sus_ward = np.bincount(ward, weights=sus_eff, minlength=n_wards)
+
+    def set_sus(who: np.ndarray, value: np.ndarray) -> None:
+        delta = value - sus_eff[who]
+        sus_cell[:] += np.bincount(cell[who], weights=delta, minlength=n_cells)
+        sus_ward[:] += np.bincount(ward[who], weights=delta, minlength=n_wards)
+        sus_eff[who] = value
+
+    def infect(who: np.ndarray, src: np.ndarray, t: int, back: np.ndarray | None = None) -> None:
         nonlocal pending
         if not len(who):
             return
+        set_sus(who, np.zeros(len(who)))
         when = t - (back if back is not None else 0)
         m = len(who)
         inf_day[who] = when
         latent = 2 + rng.poisson(1.5, m)
         inf_from[who] = when + latent
         duration = 6 + rng.poisson(3, m)
-        pr = prot[who] if len(prot) == n else prot
+        pr = prot[who]
         a = age[who]
         p_sym = np.select([a < 18, a < 50, a < 65], [0.25, 0.5, 0.65], 0.75) * np.where(pr >= 0.3, 0.65, 1.0)
         symptomatic[who] = rng.random(m) < p_sym
@@ -373,19 +398,20 @@ def simulate(
     if seed_n > 0:
         wp = ward_factor[ward] / ward_factor[ward].sum()
         who = np.unique(rng.choice(n, size=seed_n, p=wp))
-        infect(
-            who, np.full(len(who), IMPORT, np.int8), start_day, np.zeros(n), back=rng.integers(0, 7, len(who))
-        )
+        infect(who, np.full(len(who), IMPORT, np.int8), start_day, back=rng.integers(0, 7, len(who)))
 
     period_starts = np.array([day(d) for d, _, _ in SCREENING])
     for ti in range(n_days):
         t = start_day + ti
-        prot = protection(schedule, t)
+        lo, upto = upto, np.searchsorted(eff_day, t, side="right")
+        if upto > lo:
+            newly = eff_person[lo:upto]
+            np.maximum.at(prot, newly, eff_level[lo:upto])
+            newly = np.unique(newly)
+            set_sus(newly, np.where(inf_day[newly] < 0, 1.0 - prot[newly], 0.0))
         dying = pending[died_day[pending] == t]
         pending = pending[rec_day[pending] > t]
         active = pending[inf_from[pending] <= t]
-        alive = (died_day < 0) | (died_day > t)
-        sus_eff = ((inf_day < 0) & alive) * (1.0 - prot)
 
         # infectiousness of each active person inside and outside the household
         det = (detect_day[active] >= 0) & (detect_day[active] <= t)
@@ -410,7 +436,6 @@ def simulate(
         c_inf = np.bincount(cell[active], weights=w_out, minlength=n_cells)
         ring_inf = np.bincount(ring_a, weights=c_inf[ring_b], minlength=n_cells)
         rho = ring_inf / np.maximum(ring_pop, 1.0)
-        sus_cell = np.bincount(cell, weights=sus_eff, minlength=n_cells)
         e_neigh = float(BETA_NEIGHBOUR * rho @ sus_cell)
 
         # the controller: local spread damped if it overshoots, community fills the gap
@@ -422,7 +447,6 @@ def simulate(
         prevalence = w_inf / np.maximum(w_size, 1)
         city_prev = max(float(w_inf.sum()) / n, 1e-9)
         w_weight = ward_factor * (0.5 + np.minimum(prevalence / city_prev, 3.0))
-        sus_ward = np.bincount(ward, weights=sus_eff, minlength=n_wards)
         denom = float(w_weight @ sus_ward)
         c_rate = community / denom if denom > 0 else 0.0
 
@@ -437,7 +461,7 @@ def simulate(
             [np.full(len(new_h), HOUSEHOLD), np.full(len(new_n), NEIGHBOUR), np.full(len(new_c), COMMUNITY)]
         ).astype(np.int8)
         who, first_idx = np.unique(who, return_index=True)
-        infect(who, src[first_idx], t, prot)
+        infect(who, src[first_idx], t)
 
         # testing and detection
         detected_today: list[np.ndarray] = []
@@ -450,7 +474,7 @@ def simulate(
         detected_today.append(seek[s_res])
         # … and people with other illnesses who get tested too
         bg = np.unique(rng.integers(0, n, rng.poisson(BACKGROUND_TESTS * n)))
-        bg = bg[alive[bg] & (detect_day[bg] < 0)]
+        bg = bg[((died_day[bg] < 0) | (died_day[bg] > t)) & (detect_day[bg] < 0)]
         b_type = (rng.random(len(bg)) < 0.5).astype(np.int8)
         b_res = positive(bg, b_type, t)
         record_tests(t, bg, b_type, np.zeros(len(bg), bool), b_res, np.zeros(len(bg), np.int8))

@@ -307,7 +307,22 @@ class Plan:
     cross_uid: np.ndarray  # uid of the original row of a cross-site duplicate, -1
     uid: np.ndarray  # uid of each row (unique within the kind)
     week_end: np.ndarray  # last day of the row's file week
-    duplicate_of: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=object))
+    dup_plan: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int16))  # original's plan
+    dup_file: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int32))
+    dup_row: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int32))
+    dup_names: list[tuple[str, list[str]]] = field(default_factory=list)
+
+    def duplicate_of(self, rows: np.ndarray) -> np.ndarray:
+        """'source/file/row' of the originals of these rows ('' for rows that are not duplicates)."""
+        prefixes = [f"{name}/{f}/" for name, files in self.dup_names for f in files]
+        offsets = np.cumsum([0] + [len(files) for _, files in self.dup_names])
+        dp = self.dup_plan[rows].astype(np.int64)
+        has = dp >= 0
+        at = np.where(has, offsets[np.maximum(dp, 0)] + self.dup_file[rows], 0)
+        ref = rd.join(
+            pa.array(prefixes or [""], type=pa.string()).take(pa.array(at)), rd.s(self.dup_row[rows])
+        )
+        return pc.if_else(pa.array(has), ref, "")
 
 
 def _plan_source(
@@ -357,14 +372,14 @@ def _plan_source(
     return Plan(
         source=source,
         files=[names[int(k)] + source.ext for k in file_keys],
-        file=f,
-        row=row,
-        event=event[s],
-        copy_of=copy_of,
+        file=f.astype(np.int32),
+        row=row.astype(np.int32),
+        event=event[s].astype(np.int32),
+        copy_of=copy_of.astype(np.int32),
         cross=cross_uid[s] >= 0,
-        cross_uid=np.where(is_copy[final], -1, cross_uid[s]),
-        uid=np.where(is_copy[final], -1, uid[s]),
-        week_end=week_end[s],
+        cross_uid=np.where(is_copy[final], -1, cross_uid[s]).astype(np.int32),
+        uid=np.where(is_copy[final], -1, uid[s]).astype(np.int32),
+        week_end=week_end[s].astype(np.int32),
     )
 
 
@@ -373,46 +388,27 @@ def _week_names(keys: np.ndarray) -> dict[int, str]:
 
 
 def _resolve_cross(plans: list[Plan]) -> None:
-    """Fill `duplicate_of` ('source/file/row') for every duplicate row."""
+    """Where each duplicate's original lies: (plan, file, row) for cross-site and exact duplicates."""
     uid = np.concatenate([p.uid for p in plans])
-    ref = (
-        np.concatenate(
-            [
-                np.asarray(
-                    pc.binary_join_element_wise(
-                        pa.array(np.full(len(p.row), p.source.name, dtype=object), type=pa.string()),
-                        pa.array(
-                            np.asarray(p.files, dtype=object)[p.file] if len(p.row) else np.zeros(0, object),
-                            type=pa.string(),
-                        ),
-                        pc.cast(pa.array(p.row), pa.string()),
-                        "/",
-                    ).to_numpy(zero_copy_only=False),
-                    dtype=object,
-                )
-                for p in plans
-            ]
-        )
-        if plans
-        else np.zeros(0, dtype=object)
-    )
-    valid = uid >= 0
-    lookup_keys = uid[valid]
-    lookup_refs = ref[valid]
-    order = np.argsort(lookup_keys)
-    lookup_keys, lookup_refs = lookup_keys[order], lookup_refs[order]
-    offset = 0
-    for p in plans:
+    which = np.concatenate([np.full(len(p.row), i, dtype=np.int16) for i, p in enumerate(plans)])
+    file = np.concatenate([p.file for p in plans])
+    row = np.concatenate([p.row for p in plans])
+    valid = np.flatnonzero(uid >= 0)
+    order = valid[np.argsort(uid[valid], kind="stable")]
+    keys = uid[order]
+    for own, p in enumerate(plans):
         n = len(p.row)
-        mine = ref[offset : offset + n]
-        out = np.full(n, "", dtype=object)
-        if p.cross.any():
-            c = np.flatnonzero(p.cross_uid >= 0)
-            out[c] = lookup_refs[np.searchsorted(lookup_keys, p.cross_uid[c])]
+        p.dup_plan = np.full(n, -1, dtype=np.int16)
+        p.dup_file = np.full(n, -1, dtype=np.int32)
+        p.dup_row = np.full(n, -1, dtype=np.int32)
+        c = np.flatnonzero(p.cross_uid >= 0)
+        if len(c):
+            at = order[np.searchsorted(keys, p.cross_uid[c])]
+            p.dup_plan[c], p.dup_file[c], p.dup_row[c] = which[at], file[at], row[at]
         cp = np.flatnonzero(p.copy_of >= 0)
-        out[cp] = mine[p.copy_of[cp]]
-        p.duplicate_of = out
-        offset += n
+        if len(cp):
+            p.dup_plan[cp], p.dup_file[cp], p.dup_row[cp] = own, p.file[p.copy_of[cp]], p.row[p.copy_of[cp]]
+        p.dup_names = [(q.source.name, q.files) for q in plans]
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -604,7 +600,6 @@ class Context:
     error_rate: float
     end_day: int
     hh_phone: np.ndarray  # per household: the phone of its first member who has one (a guardian's)
-    full_name: pa.Array  # normal full name per person (for the registry's Chủ hộ column)
     site_names: pa.Array
     ward_codes: pa.Array
 
@@ -633,7 +628,6 @@ def build_context(
     np.minimum.at(first_phone, p.household[has], has)
     hh_phone = np.where(first_phone < len(p), p.phone[np.minimum(first_phone, len(p) - 1)], 0)
     names = rd.NameVocab.build()
-    full = rd.full_names(names, p.family, p.middle1, p.middle2, p.given)
     return Context(
         city,
         sites,
@@ -644,7 +638,6 @@ def build_context(
         error_rate,
         end_day,
         hh_phone,
-        full,
         pa.array(sites.sites.names, type=pa.string()),
         pa.array(list(city.geo.wards["code"]), type=pa.string()),
     )
@@ -813,7 +806,7 @@ def render_file(ctx: Context, plan: Plan, fi: int) -> tuple[bytes, dict[str, obj
         "errors": codes,
         "bad": reason != "",
         "bad_reason": reason,
-        "duplicate_of": plan.duplicate_of[sl],
+        "duplicate_of": plan.duplicate_of(sl),
         "mask": mask,
     }
     return content, truth
@@ -894,7 +887,11 @@ def _render_field(
         ref = rd.pad(ctx.city.households.ref[household], 6)
         return rd.Cells(rd.join("HK-", codes, "-", ref))
     if f == "head_name":
-        return rd.Cells(ctx.full_name.take(pa.array(ctx.city.households.first[household])))
+        head = ctx.city.households.first[household]
+        p = ctx.city.persons
+        return rd.Cells(
+            rd.full_names(ctx.names, p.family[head], p.middle1[head], p.middle2[head], p.given[head])
+        )
     if f == "relation":
         return rd.Cells(pa.array(_relation_labels(ctx.city, person), type=pa.string()))
     if f == "vaccine":

@@ -184,25 +184,51 @@ def vaccinate(city: City, sites: SiteTable, seed: int, end: dt.date) -> tuple[Do
     )
     vac4 = np.where(rng.random(n) < 0.7, PFIZER, MODERNA)
 
-    person = np.concatenate([np.arange(n)] * 4)
-    date = np.concatenate([first, second, third, fourth])
-    vaccine = np.concatenate([vac1, vac2, vac3, vac4])
-    kind = np.concatenate([np.full(n, MUI_1), np.full(n, MUI_2), third_kind, np.full(n, NHAC_LAI_2)])
-    keep = date <= end_day
-    person, date, vaccine, kind = person[keep], date[keep], vaccine[keep], kind[keep]
+    # one row per dose given by the end of the period (int32/int8 columns: the full city has ~25 M doses)
+    parts = []
+    for when, vac, kind in (
+        (first, vac1, MUI_1),
+        (second, vac2, MUI_2),
+        (third, vac3, third_kind),
+        (fourth, vac4, NHAC_LAI_2),
+    ):
+        got = np.flatnonzero(when <= end_day)
+        kinds = kind[got] if isinstance(kind, np.ndarray) else np.full(len(got), kind)
+        parts.append(
+            (
+                got.astype(np.int32),
+                when[got].astype(np.int32),
+                vac[got].astype(np.int8),
+                kinds.astype(np.int8),
+            )
+        )
+    person = np.concatenate([x[0] for x in parts])
+    date = np.concatenate([x[1] for x in parts])
+    vaccine = np.concatenate([x[2] for x in parts])
+    kind = np.concatenate([x[3] for x in parts])
+    del parts
     order = np.lexsort((person, date))
     person, date, vaccine, kind = person[order], date[order], vaccine[order], kind[order]
+    del order
 
     # where: school vaccination for children, otherwise by period
     site_kind = _by_period(rng, date, SITE_PERIODS, 3)
     child = age[person] < 18
     site_kind[child] = np.where(rng.random(int(child.sum())) < 0.9, 0, 1)
-    ward = city.person_ward[person]
-    old = city.points.old[p.household[person]]
-    station = station_of_person(sites, ward, old)
-    mass = sites.mass_points[ward, rng.integers(0, sites.mass_points.shape[1], len(person))]
-    hosp = sites.hospitals[ward, rng.integers(0, sites.hospitals.shape[1], len(person))]
-    site = np.select([site_kind == 0, site_kind == 1], [mass, station], hosp)
+    hh = p.household[person]
+    ward = city.points.ward[hh]
+    station = station_of_person(sites, ward, city.points.old[hh])
+    del hh
+    site = np.where(
+        site_kind == 0,
+        sites.mass_points[ward, rng.integers(0, sites.mass_points.shape[1], len(person))],
+        np.where(
+            site_kind == 1,
+            station,
+            sites.hospitals[ward, rng.integers(0, sites.hospitals.shape[1], len(person))],
+        ),
+    )
+    del station, ward
     doses = Doses(
         person.astype(np.int32),
         date.astype(np.int32),
@@ -211,15 +237,8 @@ def vaccinate(city: City, sites: SiteTable, seed: int, end: dt.date) -> tuple[Do
         site.astype(np.int32),
         site_kind.astype(np.int8),
     )
-    return doses, Schedule(first=first, full=full, boost=third)
-
-
-def protection(schedule: Schedule, t: int) -> np.ndarray:
-    """Relative protection against infection on day t (0 none … 0.75), from 14 days after each dose."""
-    return np.where(
-        schedule.boost + 14 <= t,
-        0.75,
-        np.where(schedule.full + 14 <= t, 0.6, np.where(schedule.first + 14 <= t, 0.3, 0.0)),
+    return doses, Schedule(
+        first=first.astype(np.int32), full=full.astype(np.int32), boost=third.astype(np.int32)
     )
 
 

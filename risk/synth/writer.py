@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -46,15 +47,30 @@ def sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def write_parquet(table: pa.Table, path: Path) -> dict:
+Builder = tuple[int, Callable[[slice], pa.Table]]  # (rows, build the rows of a slice)
+
+
+def write_chunked(path: Path, builder: Builder) -> int:
+    """Write a table one row group at a time (strings of a full-scale table would not fit at once)."""
+    n, build = builder
     path.parent.mkdir(parents=True, exist_ok=True)
-    pq.write_table(table, path, compression="zstd", row_group_size=ROW_GROUP, write_statistics=True)
-    return {"rows": table.num_rows}
+    writer = None
+    for lo in range(0, max(n, 1), ROW_GROUP):
+        table = build(slice(lo, min(n, lo + ROW_GROUP)))
+        if writer is None:
+            writer = pq.ParquetWriter(path, table.schema, compression="zstd", write_statistics=True)
+        writer.write_table(table, row_group_size=ROW_GROUP)
+        del table
+    writer.close()
+    pa.default_memory_pool().release_unused()
+    return n
 
 
-def _dates(days: np.ndarray) -> pa.Array:
+def _dates(days: np.ndarray, missing: np.ndarray | None = None) -> pa.Array:
+    """Days since 1970 as date32; `missing` marks nulls (event dates use -1 for "never")."""
     days = np.asarray(days, dtype=np.int64)
-    return pa.array(days.astype(np.int32), type=pa.int32(), mask=days < 0).cast(pa.date32())
+    mask = (days < 0) if missing is None else missing
+    return pa.array(days.astype(np.int32), type=pa.int32(), mask=mask).cast(pa.date32())
 
 
 def _labels(codes: np.ndarray, labels: tuple[str, ...] | list[str]) -> pa.Array:
@@ -78,8 +94,9 @@ def khu_pho_labels(city: City) -> pa.Array:
 
 
 def reference_tables(
-    city: City, house: pa.Array, alley: pa.Array, addresses: pa.Array
-) -> dict[str, pa.Table]:
+    city: City, house: pa.Array, alley: pa.Array, address: Callable[[np.ndarray], pa.Array]
+) -> dict[str, Builder]:
+    """Builders of the reference registry: address points (with their clean address) and groups."""
     pts, g = city.points, city.groups
     wards = city.geo.wards["code"].to_numpy().astype(object)
     old_codes = np.concatenate(
@@ -87,176 +104,203 @@ def reference_tables(
     )
     gid = group_ids(city)
     kp = khu_pho_labels(city)
-    commune = (city.geo.wards["unit_type"] == "xã").to_numpy()[g.ward]
-    points = pa.table(
-        {
-            "point_id": pa.array(np.arange(1, len(pts.lon) + 1, dtype=np.int64)),
-            "ward_code": pa.array(wards[pts.ward], type=pa.string()),
-            "group_id": gid.take(pa.array(pts.group)),
-            "khu_pho": kp.take(pa.array(pts.group)),
-            "house_number": house,
-            "alley": alley,
-            "street": pa.array(np.asarray(city.streets, dtype=object)[pts.street], type=pa.string()),
-            "address": addresses,
-            "lon": pa.array(pts.lon),
-            "lat": pa.array(pts.lat),
-            "old_ward_code": pa.array(
-                old_codes[np.where(pts.old >= 0, pts.old, len(old_codes) - 1)], type=pa.string()
-            ),
-        }
-    )
-    groups = pa.table(
-        {
-            "group_id": gid,
-            "ward_code": pa.array(wards[g.ward], type=pa.string()),
-            "khu_pho": kp,
-            "name": rd.join(rd.join("Tổ ", rd.s(g.to)), kp, sep=", "),
-            "kind": pa.array(np.where(commune, "to", "to_dan_pho").astype(object), type=pa.string()),
-            "households": pa.array(g.households.astype(np.int64)),
-            "geometry": pa.array(shapely.to_wkb(g.geometry, output_dimension=2), type=pa.binary()),
-        }
-    )
-    return {"reference/address_points.parquet": points, "reference/groups.parquet": groups}
+    streets = pa.array(city.streets, type=pa.string())
+
+    def points(sl: slice) -> pa.Table:
+        idx = np.arange(len(pts.lon))[sl]
+        return pa.table(
+            {
+                "point_id": pa.array(idx + 1, type=pa.int64()),
+                "ward_code": pa.array(wards[pts.ward[sl]], type=pa.string()),
+                "group_id": gid.take(pa.array(pts.group[sl])),
+                "khu_pho": kp.take(pa.array(pts.group[sl])),
+                "house_number": house.slice(sl.start, sl.stop - sl.start),
+                "alley": alley.slice(sl.start, sl.stop - sl.start),
+                "street": streets.take(pa.array(pts.street[sl])),
+                "address": address(idx),
+                "lon": pa.array(pts.lon[sl]),
+                "lat": pa.array(pts.lat[sl]),
+                "old_ward_code": pa.array(
+                    old_codes[np.where(pts.old[sl] >= 0, pts.old[sl], len(old_codes) - 1)], type=pa.string()
+                ),
+            }
+        )
+
+    def groups(sl: slice) -> pa.Table:
+        commune = (city.geo.wards["unit_type"] == "xã").to_numpy()[g.ward[sl]]
+        kps = kp[sl]
+        return pa.table(
+            {
+                "group_id": gid[sl],
+                "ward_code": pa.array(wards[g.ward[sl]], type=pa.string()),
+                "khu_pho": kps,
+                "name": rd.join(rd.join("Tổ ", rd.s(g.to[sl])), kps, sep=", "),
+                "kind": pa.array(np.where(commune, "to", "to_dan_pho").astype(object), type=pa.string()),
+                "households": pa.array(g.households[sl].astype(np.int64)),
+                "geometry": pa.array(shapely.to_wkb(g.geometry[sl], output_dimension=2), type=pa.binary()),
+            }
+        )
+
+    return {
+        "reference/address_points.parquet": (len(pts.lon), points),
+        "reference/groups.parquet": (len(g.ward), groups),
+    }
 
 
 def truth_tables(
     city: City, sites: SiteTable, doses: Doses, epi: Epidemic, names: rd.NameVocab
-) -> dict[str, pa.Table]:
+) -> dict[str, Builder]:
+    """Builders of the truth tables, written a row group at a time (memory at full scale)."""
     p, hh, pts = city.persons, city.households, city.points
-    n = len(p)
     wards = city.geo.wards["code"].to_numpy().astype(object)
     old_codes = np.concatenate(
         [city.geo.old.table["code"].to_numpy().astype(object), np.array([""], dtype=object)]
     )
-    middle = rd.join(
-        names.middle[0].take(pa.array(p.middle1.astype(np.int64))),
-        names.middle[0].take(pa.array(p.middle2.astype(np.int64))),
-        sep=" ",
-    )
-    nationality = np.array([f[0] for f in nm.FOREIGN] + ["Việt Nam"], dtype=object)
-    prefixes = np.array([f[1] for f in nm.FOREIGN] + [""], dtype=object)
-    nat = np.where(p.nationality >= 0, p.nationality, len(nm.FOREIGN))
-    pp_digits = np.where(p.nationality == 3, p.passport % 10**7, p.passport)
-    passport = pc.if_else(
-        pa.array(p.passport > 0), rd.join(pa.array(prefixes[nat], type=pa.string()), rd.s(pp_digits)), ""
-    )
-    persons = pa.table(
-        {
-            "person_id": pa.array(np.arange(1, n + 1, dtype=np.int64)),
-            "household_id": pa.array(p.household.astype(np.int64) + 1),
-            "family_name": names.family[0].take(pa.array(p.family.astype(np.int64))),
-            "middle_name": pc.fill_null(middle, ""),
-            "given_name": names.given[0].take(pa.array(p.given.astype(np.int64))),
-            "full_name": rd.full_names(names, p.family, p.middle1, p.middle2, p.given),
-            "sex": _labels(p.female.astype(np.int32), ["M", "F"]),
-            "birth_date": _dates(p.birth),
-            "cccd": pc.if_else(pa.array(p.cccd > 0), rd.pad(p.cccd, 12), ""),
-            "cmnd": pc.if_else(pa.array(p.cmnd > 0), rd.pad(p.cmnd, 9), ""),
-            "passport": passport,
-            "nationality": pa.array(nationality[nat], type=pa.string()),
-            "phone": pc.if_else(pa.array(p.phone > 0), rd.join("0", rd.pad(p.phone, 9)), ""),
-            "comorbid": pa.array(p.comorbid),
-            "relation": _labels((p.relation != 0).astype(np.int32), ["head", "member"]),
-            "relation_to_head": _labels(p.relation.astype(np.int32), RELATIONS),
-            "age": pa.array(p.age.astype(np.int16)),
-        }
-    )
-    g_ids = group_ids(city)
-    h = np.arange(len(hh.size))
-    households = pa.table(
-        {
-            "household_id": pa.array(h + 1, type=pa.int64()),
-            "household_ref": rd.join(
-                "HK-", pa.array(wards[pts.ward], type=pa.string()), "-", rd.pad(hh.ref, 6)
-            ),
-            "point_id": pa.array(h + 1, type=pa.int64()),
-            "ward_code": pa.array(wards[pts.ward], type=pa.string()),
-            "group_id": g_ids.take(pa.array(pts.group)),
-            "old_ward_code": pa.array(
-                old_codes[np.where(pts.old >= 0, pts.old, len(old_codes) - 1)], type=pa.string()
-            ),
-            "head_person_id": pa.array(hh.first + 1, type=pa.int64()),
-            "size": pa.array(hh.size.astype(np.int16)),
-            "registered": pa.array(hh.registered),
-            "foreign": pa.array(hh.foreign),
-        }
-    )
-    inf = epi.infections
-    c = epi.cases
-    case_of_person = np.full(n, -1, dtype=np.int64)
-    case_of_person[c.person] = np.arange(len(c.person)) + 1
-    infections = pa.table(
-        {
-            "person_id": pa.array(inf.person + 1, type=pa.int64()),
-            "infected_on": _dates(inf.infected_on),
-            "infectious_from": _dates(inf.infectious_from),
-            "recovered_on": _dates(inf.recovered_on),
-            "detected": pa.array(inf.detected_on >= 0),
-            "detected_on": _dates(inf.detected_on),
-            "case_id": pa.array(
-                case_of_person[inf.person], type=pa.int64(), mask=case_of_person[inf.person] < 0
-            ),
-            "died": pa.array(inf.died_on >= 0),
-            "died_on": _dates(inf.died_on),
-            "source": _labels(inf.source.astype(np.int32), SOURCES),
-        }
-    )
     site_names = pa.array(sites.sites.names, type=pa.string())
-    dose_tbl = pa.table(
-        {
-            "dose_id": pa.array(np.arange(1, len(doses) + 1, dtype=np.int64)),
-            "person_id": pa.array(doses.person.astype(np.int64) + 1),
-            "dose_date": _dates(doses.date),
-            "vaccine": _labels(doses.vaccine.astype(np.int32), VACCINES),
-            "dose_kind": _labels(doses.kind.astype(np.int32), DOSE_KINDS),
-            "site": site_names.take(pa.array(doses.site.astype(np.int64))),
-            "site_kind": _labels(doses.site_kind.astype(np.int32), SITE_KINDS),
-            "reported_by": _labels(doses.site_kind.astype(np.int32), DOSE_SOURCES),
-        }
-    )
-    t = epi.tests
-    tests = pa.table(
-        {
-            "test_id": pa.array(np.arange(1, len(t.person) + 1, dtype=np.int64)),
-            "person_id": pa.array(t.person + 1, type=pa.int64()),
-            "sample_date": _dates(t.date),
-            "test_type": _labels(t.test_type.astype(np.int32), TEST_TYPES),
-            "pooled": pa.array(t.pooled),
-            "result": _labels(t.result.astype(np.int32), ["negative", "positive"]),
-            "site": site_names.take(pa.array(t.site.astype(np.int64))),
-            "reason": _labels(t.reason.astype(np.int32), TEST_REASONS),
-        }
-    )
-    cases = pa.table(
-        {
-            "case_id": pa.array(np.arange(1, len(c.person) + 1, dtype=np.int64)),
-            "person_id": pa.array(c.person + 1, type=pa.int64()),
-            "report_date": _dates(c.report),
-            "found_in": _labels(c.found_in.astype(np.int32), FOUND_IN),
-            "isolation": _labels(c.isolation.astype(np.int32), ISOLATION),
-            "outcome": _labels(c.outcome.astype(np.int32), OUTCOMES),
-            "ward_code": pa.array(wards[pts.ward[p.household[c.person]]], type=pa.string()),
-        }
-    )
-    k = epi.contacts
-    contacts = pa.table(
-        {
-            "contact_id": pa.array(np.arange(1, len(k.person) + 1, dtype=np.int64)),
-            "person_id": pa.array(k.person + 1, type=pa.int64()),
-            "case_id": pa.array(k.case + 1, type=pa.int64()),
-            "exposure_date": _dates(k.exposure),
-            "quarantine_start": _dates(k.quarantine_start),
-            "quarantine_where": _labels(k.quarantine_where.astype(np.int32), QUARANTINE_WHERE),
-        }
-    )
+    gid = group_ids(city)
+    nationality = [f[0] for f in nm.FOREIGN] + ["Việt Nam"]
+
+    def ids(sl: slice) -> pa.Array:
+        return pa.array(np.arange(sl.start, sl.stop, dtype=np.int64) + 1)
+
+    def persons(sl: slice) -> pa.Table:
+        fam, m1, m2, giv = p.family[sl], p.middle1[sl], p.middle2[sl], p.given[sl]
+        middle = rd.join(
+            names.middle[0].take(pa.array(m1.astype(np.int64))),
+            names.middle[0].take(pa.array(m2.astype(np.int64))),
+            sep=" ",
+        )
+        nat = np.where(p.nationality[sl] >= 0, p.nationality[sl], len(nm.FOREIGN))
+        cccd, cmnd, passport, phone = p.cccd[sl], p.cmnd[sl], p.passport[sl], p.phone[sl]
+        return pa.table(
+            {
+                "person_id": ids(sl),
+                "household_id": pa.array(p.household[sl].astype(np.int64) + 1),
+                "family_name": names.family[0].take(pa.array(fam.astype(np.int64))),
+                "middle_name": pc.fill_null(middle, ""),
+                "given_name": names.given[0].take(pa.array(giv.astype(np.int64))),
+                "full_name": rd.full_names(names, fam, m1, m2, giv),
+                "sex": _labels(p.female[sl].astype(np.int32), ["M", "F"]),
+                "birth_date": _dates(p.birth[sl], np.zeros(len(fam), dtype=bool)),
+                "cccd": pc.if_else(pa.array(cccd > 0), rd.pad(cccd, 12), ""),
+                "cmnd": pc.if_else(pa.array(cmnd > 0), rd.pad(cmnd, 9), ""),
+                "passport": pc.if_else(
+                    pa.array(passport > 0), rd.passport_text(passport, p.nationality[sl]), ""
+                ),
+                "nationality": _labels(nat.astype(np.int32), nationality),
+                "phone": pc.if_else(pa.array(phone > 0), rd.join("0", rd.pad(phone, 9)), ""),
+                "comorbid": pa.array(p.comorbid[sl]),
+                "relation": _labels((p.relation[sl] != 0).astype(np.int32), ["head", "member"]),
+                "relation_to_head": _labels(p.relation[sl].astype(np.int32), RELATIONS),
+                "age": pa.array(p.age[sl].astype(np.int16)),
+            }
+        )
+
+    def households(sl: slice) -> pa.Table:
+        codes = pa.array(wards[pts.ward[sl]], type=pa.string())
+        old = pts.old[sl]
+        return pa.table(
+            {
+                "household_id": ids(sl),
+                "household_ref": rd.join("HK-", codes, "-", rd.pad(hh.ref[sl], 6)),
+                "point_id": ids(sl),
+                "ward_code": codes,
+                "group_id": gid.take(pa.array(pts.group[sl])),
+                "old_ward_code": pa.array(
+                    old_codes[np.where(old >= 0, old, len(old_codes) - 1)], type=pa.string()
+                ),
+                "head_person_id": pa.array(hh.first[sl] + 1, type=pa.int64()),
+                "size": pa.array(hh.size[sl].astype(np.int16)),
+                "registered": pa.array(hh.registered[sl]),
+                "foreign": pa.array(hh.foreign[sl]),
+            }
+        )
+
+    case_of_person = np.full(len(p), -1, dtype=np.int64)
+    case_of_person[epi.cases.person] = np.arange(len(epi.cases.person)) + 1
+
+    def infections(sl: slice) -> pa.Table:
+        inf = epi.infections
+        case = case_of_person[inf.person[sl]]
+        return pa.table(
+            {
+                "person_id": pa.array(inf.person[sl] + 1, type=pa.int64()),
+                "infected_on": _dates(inf.infected_on[sl]),
+                "infectious_from": _dates(inf.infectious_from[sl]),
+                "recovered_on": _dates(inf.recovered_on[sl]),
+                "detected": pa.array(inf.detected_on[sl] >= 0),
+                "detected_on": _dates(inf.detected_on[sl]),
+                "case_id": pa.array(case, type=pa.int64(), mask=case < 0),
+                "died": pa.array(inf.died_on[sl] >= 0),
+                "died_on": _dates(inf.died_on[sl]),
+                "source": _labels(inf.source[sl].astype(np.int32), SOURCES),
+            }
+        )
+
+    def dose_table(sl: slice) -> pa.Table:
+        return pa.table(
+            {
+                "dose_id": ids(sl),
+                "person_id": pa.array(doses.person[sl].astype(np.int64) + 1),
+                "dose_date": _dates(doses.date[sl]),
+                "vaccine": _labels(doses.vaccine[sl].astype(np.int32), VACCINES),
+                "dose_kind": _labels(doses.kind[sl].astype(np.int32), DOSE_KINDS),
+                "site": site_names.take(pa.array(doses.site[sl].astype(np.int64))),
+                "site_kind": _labels(doses.site_kind[sl].astype(np.int32), SITE_KINDS),
+                "reported_by": _labels(doses.site_kind[sl].astype(np.int32), DOSE_SOURCES),
+            }
+        )
+
+    def tests(sl: slice) -> pa.Table:
+        t = epi.tests
+        return pa.table(
+            {
+                "test_id": ids(sl),
+                "person_id": pa.array(t.person[sl] + 1, type=pa.int64()),
+                "sample_date": _dates(t.date[sl]),
+                "test_type": _labels(t.test_type[sl].astype(np.int32), TEST_TYPES),
+                "pooled": pa.array(t.pooled[sl]),
+                "result": _labels(t.result[sl].astype(np.int32), ["negative", "positive"]),
+                "site": site_names.take(pa.array(t.site[sl].astype(np.int64))),
+                "reason": _labels(t.reason[sl].astype(np.int32), TEST_REASONS),
+            }
+        )
+
+    def cases(sl: slice) -> pa.Table:
+        c = epi.cases
+        return pa.table(
+            {
+                "case_id": ids(sl),
+                "person_id": pa.array(c.person[sl] + 1, type=pa.int64()),
+                "report_date": _dates(c.report[sl]),
+                "found_in": _labels(c.found_in[sl].astype(np.int32), FOUND_IN),
+                "isolation": _labels(c.isolation[sl].astype(np.int32), ISOLATION),
+                "outcome": _labels(c.outcome[sl].astype(np.int32), OUTCOMES),
+                "ward_code": pa.array(wards[pts.ward[p.household[c.person[sl]]]], type=pa.string()),
+            }
+        )
+
+    def contacts(sl: slice) -> pa.Table:
+        k = epi.contacts
+        return pa.table(
+            {
+                "contact_id": ids(sl),
+                "person_id": pa.array(k.person[sl] + 1, type=pa.int64()),
+                "case_id": pa.array(k.case[sl] + 1, type=pa.int64()),
+                "exposure_date": _dates(k.exposure[sl]),
+                "quarantine_start": _dates(k.quarantine_start[sl]),
+                "quarantine_where": _labels(k.quarantine_where[sl].astype(np.int32), QUARANTINE_WHERE),
+            }
+        )
+
     return {
-        "truth/persons.parquet": persons,
-        "truth/households.parquet": households,
-        "truth/infections.parquet": infections,
-        "truth/doses.parquet": dose_tbl,
-        "truth/tests.parquet": tests,
-        "truth/cases.parquet": cases,
-        "truth/contacts.parquet": contacts,
+        "truth/persons.parquet": (len(p), persons),
+        "truth/households.parquet": (len(hh.size), households),
+        "truth/infections.parquet": (len(epi.infections.person), infections),
+        "truth/doses.parquet": (len(doses), dose_table),
+        "truth/tests.parquet": (len(epi.tests.person), tests),
+        "truth/cases.parquet": (len(epi.cases.person), cases),
+        "truth/contacts.parquet": (len(epi.contacts.person), contacts),
     }
 
 
