@@ -110,7 +110,6 @@ class _Parsed:
     house: list[str]
     base: list[int | None]
     khu_pho: list[str]
-    to: list[str]
     parts: list[AddressParts]  # for the normal form of results not taken from the registry
     flags: list[list[str]]
     res: list[Resolution]
@@ -299,7 +298,6 @@ class Geocoder:
             house=[house_key(p.house_number) for p in parts],
             base=[p.house_base for p in parts],
             khu_pho=[_kp_key(p.khu_pho) for p in parts],
-            to=[p.to for p in parts],
             parts=parts,
             flags=[[f for f in p.flags if f in _PARSE_FLAGS] for p in parts],
             res=res,
