@@ -239,7 +239,8 @@ def parse(text: object, lexicon: AdminLexicon | None = None, streets: Collection
 # It gives exactly what the token scanner gives (a test checks it); anything unusual falls through to it.
 _NORMAL_FORM = re.compile(
     r"(?P<head>\d+[a-z]{0,3}(?:/\d+[a-z]{0,3})*(?:-\d+[a-z]{0,3})*)(?P<bis> bis)? "
-    r"(?P<sm>duong |d\. ?)?(?P<street>[^,]+), "
+    r"(?P<sm>duong |d\. ?|quoc lo |tinh lo |huong lo |dai lo |dl |xa lo |(?:ql|tl|hl)(?= |\d) ?)?"
+    r"(?P<street>[^,]+), "
     r"(?:to (?P<to>\d+), )?"
     r"(?P<kpw>khu pho |kp\.? ?|ap |ap\.)(?P<kp>\d+), "
     r"(?P<wtype>phuong |p\. ?|ph\. ?|f(?=\d)|xa |x\. ?|x |thi tran |tt\.? ?|dac khu |dk\.? ?|d\.k\.? ?)"
@@ -249,11 +250,24 @@ _NORMAL_FORM = re.compile(
 _WORD = re.compile(r"[^\W_]+")
 _WARD_SUB = {"p": "phường", "f": "phường", "x": "xã", "t": "thị trấn", "d": "đặc khu"}
 _KP_SUB = {"k": "Khu phố", "a": "Ấp"}
+_STREET_TYPE = {
+    "duong": "Đường",
+    "d": "Đường",
+    "quoc lo": "Quốc lộ",
+    "ql": "Quốc lộ",
+    "tinh lo": "Tỉnh lộ",
+    "tl": "Tỉnh lộ",
+    "huong lo": "Hương lộ",
+    "hl": "Hương lộ",
+    "dai lo": "Đại lộ",
+    "dl": "Đại lộ",
+    "xa lo": "Xa lộ",
+}
 # how each marker of the form is spelled with its diacritics (a written diacritic must agree)
 _SPELLED = {
-    "sm": "đường",
+    "sm": "đường đ quốc lộ tỉnh hương đại đl xa",
     "kpw": "khu phố ấp",
-    "wtype": "phường xã thị trấn đặc khu",
+    "wtype": "phường xã thị trấn đặc khu đk đ",
     "city": "thành phố hồ chí minh",
     "to": "tổ",
 }
@@ -278,11 +292,17 @@ def _parse_normal_form(s: str, lex: AdminLexicon, streets: Collection[str]) -> A
         return None
     name = s[m.start("street") : m.end("street")]
     words = _WORD.findall(m.group("street"))
-    prefixed = m.group("sm") is not None
-    if not words or "." in name or _has_marker(words, 1 if prefixed else 0):
-        return None
-    if streets and street_key(name, normalized=True) not in streets:
+    sm = m.group("sm")
+    prefixed = sm is not None
+    stype = _STREET_TYPE[sm.replace(".", "").strip()] if prefixed else ""
+    if not words or m.group("street") != " ".join(words) or _has_marker(words, 1 if prefixed else 0):
+        return None  # only plain words (no "-", "(", "." …), and no marker word inside
+    if prefixed and len(words) > 1 and words[0] == "so" and _is_num(words[1]):
+        name = "số " + name.split(" ", 1)[1]  # as the scanner writes a numbered street ("so 7" → "số 7")
+    if streets and street_key(normal_street(name, stype, normalized=True), normalized=True) not in streets:
         return None  # the scanner may read the end of the street as an admin name: let it decide
+    if stype not in ("", "Đường") and len(words) > 1 and lex.suffix(words, 0, len(words))[1] is not None:
+        return None  # a typed street ending in an admin name: the scanner may cut it there
     if not prefixed:
         n, e = lex.longest(words, 0, len(words))
         if e is not None and n == len(words):
@@ -309,7 +329,7 @@ def _parse_normal_form(s: str, lex: AdminLexicon, streets: Collection[str]) -> A
         st.house = head
     if m.group("bis"):
         st.house += " " + s[m.start("bis") + 1 : m.end("bis")]
-    st.street, st.street_type = name, "Đường" if prefixed else ""
+    st.street, st.street_type = name, stype
     if m.group("to"):
         st.to = f"Tổ {_num_text(m.group('to'))}"
     st.khu_pho = f"{_KP_SUB[m.group('kpw')[0]]} {_num_text(m.group('kp'))}"
@@ -440,6 +460,11 @@ def _static_marker(tk: _Tokens, i: int, lex: AdminLexicon) -> tuple[str, str, in
         if kind == WARD:
             if seq == ("ward",):
                 if num_next or _next_known(tk, j, lex, {WARD}):
+                    return kind, sub, n
+                continue
+            if seq in (("d", "k"), ("dk",)):
+                # "Đ.K Côn Đảo" is the đặc khu; "Đ. K4" is a street
+                if _next_known(tk, j, lex, {WARD}):
                     return kind, sub, n
                 continue
             if seq in (("p",), ("f",), ("ph",), ("x",), ("tt",)):
