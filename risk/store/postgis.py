@@ -124,6 +124,23 @@ def column_ddl(t: TableSpec, f: pa.Field) -> str:
     return f"{f.name} {typ}{coll}{not_null}"
 
 
+MERCATOR_LAT = 85.0511287798066  # Web Mercator's latitude limit
+
+
+def point_3857_ddl(lon: str, lat: str) -> str:
+    """The generated `geom_3857` point of a table with lon/lat columns (see `TableSpec.points`).
+
+    Spherical Web Mercator written out (as `geo.tiles.to_mercator` computes it, so both tile backends
+    place points alike); coordinates outside Mercator's range give NULL rather than an error.
+    """
+    return (
+        f"geom_3857 geometry(Point, 3857) GENERATED ALWAYS AS (CASE WHEN {lon} BETWEEN -180 AND 180"
+        f" AND {lat} BETWEEN -{MERCATOR_LAT} AND {MERCATOR_LAT} THEN ST_SetSRID(ST_MakePoint("
+        f"{lon} * 20037508.342789244 / 180, ln(tan(pi() / 4 + radians({lat}) / 2)) * 6378137), 3857)"
+        " END) STORED"
+    )
+
+
 def table_ddl(t: TableSpec) -> str:
     """The SQL a migration needs to create a table of `tables.py` (printed by the schema test)."""
     cols = [f"    {column_ddl(t, f)}" for f in t.schema]
@@ -132,6 +149,8 @@ def table_ddl(t: TableSpec) -> str:
             f"    geom_3857 geometry({t.geometry_type}, 3857)"
             f" GENERATED ALWAYS AS (ST_Transform({t.geometry}, 3857)) STORED"
         )
+    if t.points:
+        cols.append(f"    {point_3857_ddl(*t.points)}")
     tail = " PARTITION BY LIST (snapshot_id)" if t.snapshot else ""
     lines = [f"CREATE TABLE {t.name} (\n" + ",\n".join(cols) + f"\n){tail};"]
     for cols_ in _btree_indexes(t):
@@ -139,6 +158,8 @@ def table_ddl(t: TableSpec) -> str:
     if t.geometry:
         for g in (t.geometry, "geom_3857"):
             lines.append(f"CREATE INDEX {t.name}_{g}_gist ON {t.name} USING gist ({g});")
+    if t.points:
+        lines.append(f"CREATE INDEX {t.name}_geom_3857_gist ON {t.name} USING gist (geom_3857);")
     if t.snapshot:
         lines.append(
             f"CREATE TRIGGER {t.name}_immutable BEFORE UPDATE OR DELETE ON {t.name}\n"
