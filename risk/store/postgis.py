@@ -27,6 +27,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import datetime as dt
 import hashlib
@@ -48,7 +49,7 @@ import shapely
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from psycopg.copy import QueuedLibpqWriter
-from psycopg_pool import ConnectionPool, PoolTimeout
+from psycopg_pool import AsyncConnectionPool, ConnectionPool, PoolTimeout
 
 from risk.store.base import (
     BatchInfo,
@@ -69,6 +70,7 @@ from risk.store.base import (
 )
 from risk.store.settings import StoreSettings
 from risk.store.tables import TableSpec
+from risk.store.tilesql import TileQuery, tile_sql
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 MIGRATION_LOCK = 0x7269736B6D6170  # pg_advisory_lock key ("riskmap"): one migrator per database at a time
@@ -412,6 +414,10 @@ class PostgisStore:
         self._connect_timeout = max(1, math.ceil(self.settings.connect_timeout_s))
         self._conninfo = _conninfo(params, schema, self.settings.statement_timeout_ms)
         self._migrate_conninfo = _conninfo(params, schema, 0)
+        # tile statements take milliseconds: JIT compilation would cost more than it saves
+        self._tile_conninfo = _conninfo(params, schema, self.settings.statement_timeout_ms, jit="off")
+        self._tile_pool: AsyncConnectionPool | None = None
+        self._tile_loop: asyncio.AbstractEventLoop | None = None
         self._postgis_schema: str | None = None  # known once the schema has been checked
         max_size = max(self.settings.pool_max, self.settings.pool_min, 1)
         self._pool: ConnectionPool = ConnectionPool(
@@ -437,6 +443,55 @@ class PostgisStore:
                 self._pool.close()
             self._pool_state = "closed"
 
+    async def aclose(self) -> None:
+        """Close the tile connections of the running event loop (then the rest, as `close`)."""
+        pool, self._tile_pool = self._tile_pool, None
+        if pool is not None:
+            await pool.close()
+        self.close()
+
+    # -- tiles ----------------------------------------------------------------------------------------
+
+    def tile(self, q: TileQuery) -> bytes:
+        """One vector tile (MVT bytes; empty when no feature meets the tile). See `risk.store.tilesql`."""
+        query, params = tile_sql(q)
+        with self.connection() as conn, conn.cursor(binary=True) as cur:
+            row = cur.execute(query, params).fetchone()
+        return bytes(row[0]) if row and row[0] is not None else b""
+
+    async def tile_async(self, q: TileQuery) -> bytes:
+        """`tile` without leaving the event loop: an async pool of connections kept for tiles."""
+        query, params = tile_sql(q)
+        pool = await self._tiles()
+        with self._guard():
+            async with pool.connection() as conn:
+                cur = await conn.cursor(binary=True).execute(query, params)
+                row = await cur.fetchone()
+        return bytes(row[0]) if row and row[0] is not None else b""
+
+    async def _tiles(self) -> AsyncConnectionPool:
+        loop = asyncio.get_running_loop()
+        if self._tile_pool is None or self._tile_loop is not loop:
+            if self._postgis_schema is None:
+                await asyncio.to_thread(self._checked)
+            pool = AsyncConnectionPool(
+                self._tile_conninfo,
+                kwargs={"connect_timeout": self._connect_timeout, "autocommit": True},
+                min_size=1,
+                max_size=max(self.settings.pool_max, 1),
+                timeout=self.settings.connect_timeout_s,
+                reconnect_timeout=RECONNECT_WINDOW_S,
+                name=f"riskmap-{self.schema}-tiles",
+                open=False,
+            )
+            await pool.open(wait=False)
+            self._tile_pool, self._tile_loop = pool, loop
+        return self._tile_pool
+
+    def _checked(self) -> None:
+        with self._guard():
+            self._check_schema()
+
     def _pooled(self) -> contextlib.AbstractContextManager[psycopg.Connection]:
         with self._pool_lock:
             if self._pool_state == "closed":
@@ -460,6 +515,16 @@ class PostgisStore:
                 self._check_schema()
             with self._pooled() as conn:
                 yield conn
+
+    @contextlib.contextmanager
+    def lock(self, name: str) -> Iterator[None]:
+        """A named lock across processes and hosts (a transaction-scoped advisory lock), e.g. so that API
+        workers starting together derive a table once."""
+        with self.connection() as conn:
+            conn.execute(
+                "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", [f"riskmap:{self.schema}:{name}"]
+            )
+            yield
 
     @contextlib.contextmanager
     def _guard(self) -> Iterator[None]:
@@ -1038,13 +1103,14 @@ def _ensure_postgis(conn: psycopg.Connection, where: str) -> str:
     return str(row[0])
 
 
-def _conninfo(params: dict[str, Any], schema: str, statement_timeout_ms: int) -> str:
+def _conninfo(params: dict[str, Any], schema: str, statement_timeout_ms: int, **extra: str) -> str:
     """The DSN plus session settings as connection options (kept by every pooled connection)."""
     settings = {
         "statement_timeout": str(statement_timeout_ms),
         "max_parallel_workers_per_gather": "0",  # parallel workers made small tile queries 10-20x slower
         "timezone": "UTC",
         "search_path": f"{schema},public",
+        **extra,
     }
     options = " ".join(f"-c {k}={v}" for k, v in settings.items())
     merged = dict(params)
