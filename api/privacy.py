@@ -141,7 +141,10 @@ class HouseholdTokens:
         left, right = value >> 32, value & 0xFFFFFFFF
         for i in reversed(range(self.ROUNDS)):
             left, right = right ^ self._f(i, left), left
-        return (left << 32) | right
+        hid = (left << 32) | right
+        if hid >= 1 << 63:  # ids are int64: this token was not issued here
+            raise TokenError("not a household token of this server")
+        return hid
 
     def tokens(self, household_ids: np.ndarray) -> np.ndarray:
         return np.array([self.token(int(h)) for h in household_ids], dtype=object)

@@ -12,7 +12,7 @@ import datetime as dt
 from typing import Annotated, Any, Literal
 
 import orjson
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Path, Query, Request, Response
 
 from api.deps import AsOfQuery
 from api.security import CurrentPrincipal
@@ -50,7 +50,6 @@ TILEJSON_EXAMPLE = {
         {"id": "wards", "fields": {"unit_id": "String", "level": "Number"}, "minzoom": 0, "maxzoom": 16}
     ],
 }
-Layer = Annotated[str, "layer id: wards, groups, h3, hotspots, households"]
 
 
 def _json(doc: dict[str, Any], view: SnapshotView, public: bool = True) -> Response:
@@ -91,17 +90,37 @@ async def layer_tilejson(
 async def xyz_tile(
     request: Request,
     principal: CurrentPrincipal,
-    layer: str,
-    z: int,
-    x: int,
-    tile: str,
+    layer: Annotated[str, Path(examples=["wards"])],
+    z: Annotated[int, Path(examples=[14])],
+    x: Annotated[int, Path(examples=[13048])],
+    tile: Annotated[str, Path(examples=["7698.mvt", "7698@2x.png"])],
     as_of: AsOfQuery = None,
 ) -> Response:
     y, fmt, scale = parse_tile_name(tile)
     return await serve_tile(request, principal, layer, z, x, y, fmt, 256 * scale, as_of)
 
 
-@router.get("/collections", summary="The tile layers as OGC API collections")
+COLLECTIONS_EXAMPLE = {
+    "collections": [
+        {
+            "id": "wards",
+            "title": "Cấp độ dịch theo phường, xã / Epidemic level by ward",
+            "links": [
+                {
+                    "rel": "item",
+                    "href": "http://127.0.0.1:8000/collections/wards/tiles/WebMercatorQuad/{z}/{x}/{y}",
+                }
+            ],
+        }
+    ]
+}
+
+
+@router.get(
+    "/collections",
+    summary="The tile layers as OGC API collections",
+    responses={200: {"content": {"application/json": {"example": COLLECTIONS_EXAMPLE}}}},
+)
 async def collections(request: Request) -> dict[str, Any]:
     base = base_url(request, request.app.state.settings)
     return {
@@ -157,10 +176,10 @@ async def ogc_tilejson(request: Request, layer: str) -> Response:
 async def ogc_tile(
     request: Request,
     principal: CurrentPrincipal,
-    layer: str,
-    z: int,
-    x: int,
-    y: int,
+    layer: Annotated[str, Path(examples=["h3"])],
+    z: Annotated[int, Path(examples=[12])],
+    x: Annotated[int, Path(examples=[3262])],
+    y: Annotated[int, Path(examples=[1924])],
     f: Annotated[Literal["mvt", "png"], Query(description="format")] = "mvt",
     size: Annotated[Literal[256, 512], Query(description="PNG size in pixels")] = 256,
     as_of: AsOfQuery = None,
