@@ -86,7 +86,7 @@ def test_by_h3_cell_and_finer_cells_answer_from_their_parent(client: TestClient)
 
 
 def test_small_cells_are_suppressed_for_the_public_only(served) -> None:
-    client, _, city = served
+    city = served[2]
     hh = city.households
     counts = hh["h3_10"].value_counts()
     small = int(counts[counts < 10].index[0])
@@ -108,7 +108,7 @@ def test_small_cells_are_suppressed_for_the_public_only(served) -> None:
 
 
 def test_households_need_a_role_a_scope_and_an_opaque_token(served) -> None:
-    client, _, city = served
+    city = served[2]
     hl = city.household_levels[city.snapshots[-1]]
     row = hl[hl["ward_id"] == servecity.SAI_GON].iloc[0]
     token = household_tokens().token(int(row["household_id"]))
@@ -287,7 +287,7 @@ def test_h3_resolution_follows_zoom_and_small_cells_hide_their_level(client: Tes
 
 
 def test_household_points_only_for_roles_in_scope_from_zoom_15(served) -> None:
-    client, _, city = served
+    city = served[2]
     public = _as(served, PUBLIC)
     assert _tile(public, "households", 16).status_code == 401
     cc = _as(served, COMMAND_CENTRE)
