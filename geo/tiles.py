@@ -147,8 +147,9 @@ def tile_geometries(
         g = geoms[rest]
         g = shapely.remove_repeated_points(g, half)
         g = shapely.simplify(g, half, preserve_topology=False)
-        g = shapely.clip_by_rect(g, *box)
+        g = shapely.clip_by_rect(g, *box)  # cheap first cut in map units, half a pixel wide of the box
         g = shapely.transform(g, to_tile)
+        g = shapely.clip_by_rect(g, -buffer, -buffer, extent + buffer, extent + buffer)  # as PostGIS: exact
         g = shapely.set_precision(g, 1.0)
         kinds = shapely.get_type_id(g)
         mixed = np.nonzero(kinds == 7)[0]  # snapping can leave lines beside polygons: keep the polygons

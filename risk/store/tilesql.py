@@ -72,15 +72,20 @@ def tile_sql(q: TileQuery) -> tuple[sql.Composable, dict[str, Any]]:
     if not q.chain:
         raise ValueError("a tile needs the snapshot it draws")
     params: dict[str, Any] = {"z": q.z, "x": q.x, "y": q.y}
-    geom = sql.SQL("ST_AsMVTGeom({{g}}, ST_TileEnvelope(%(z)s, %(x)s, %(y)s), {}, {}, true) AS geom").format(
-        sql.Literal(q.extent), sql.Literal(q.buffer)
-    )
-    near = sql.SQL("{{g}} && ST_TileEnvelope(%(z)s, %(x)s, %(y)s, margin => {})").format(
-        sql.Literal(q.buffer / q.extent)
-    )
+
+    def geom(col: str) -> sql.Composable:
+        return sql.SQL("ST_AsMVTGeom({}, ST_TileEnvelope(%(z)s, %(x)s, %(y)s), {}, {}, true) AS geom").format(
+            sql.SQL(col), sql.Literal(q.extent), sql.Literal(q.buffer)
+        )
+
+    def near(col: str) -> sql.Composable:
+        return sql.SQL("{} && ST_TileEnvelope(%(z)s, %(x)s, %(y)s, margin => {})").format(
+            sql.SQL(col), sql.Literal(q.buffer / q.extent)
+        )
+
     if q.source == "households":
         join = _level_join("household_levels", sql.SQL("l.household_id = h.household_id"), q.chain, None)
-        where = [near.format(g=sql.SQL("h.geom_3857"))]
+        where = [near("h.geom_3857")]
         if q.scope is not None:
             params["scope"] = list(q.scope)
             where.append(
@@ -88,7 +93,7 @@ def tile_sql(q: TileQuery) -> tuple[sql.Composable, dict[str, Any]]:
             )
         inner = sql.SQL(
             "SELECT l.level, NULLIF(l.flags, '') AS flags, {} FROM households h {} WHERE {}"
-        ).format(geom.format(g=sql.SQL("h.geom_3857")), join, sql.SQL(" AND ").join(where))
+        ).format(geom("h.geom_3857"), join, sql.SQL(" AND ").join(where))
     elif q.source == "units":
         if not q.unit_type:
             raise ValueError("a units tile needs its unit type")
@@ -104,7 +109,7 @@ def tile_sql(q: TileQuery) -> tuple[sql.Composable, dict[str, Any]]:
             else sql.SQL("NULL::boolean")
         )
         join = _level_join("levels", sql.SQL("l.unit_id = u.unit_id"), q.chain, q.unit_type)
-        where = [sql.SQL("u.unit_type = {}").format(ut), near.format(g=sql.SQL("u.geom_3857"))]
+        where = [sql.SQL("u.unit_type = {}").format(ut), near("u.geom_3857")]
         if q.hotspots_only:
             where.append(sql.SQL("NOT {} AND " + HOTSPOT).format(small))
         inner = sql.SQL(
@@ -115,7 +120,7 @@ def tile_sql(q: TileQuery) -> tuple[sql.Composable, dict[str, Any]]:
         ).format(
             s=small,
             h=hotspot,
-            g=geom.format(g=sql.SQL("u.geom_3857")),
+            g=geom("u.geom_3857"),
             j=join,
             w=sql.SQL(" AND ").join(where),
         )
