@@ -40,6 +40,7 @@ class UnitGeometry:
     geoms: np.ndarray  # WGS84
     bounds: np.ndarray  # (n, 4) west, south, east, north
     pos: dict[str, int] = field(default_factory=dict)
+    base: np.ndarray | None = None  # generalised outlines: each unit's position in the full-detail list
     _merc: np.ndarray | None = None
     _tree: shapely.STRtree | None = None
     _simple: np.ndarray | None = None
@@ -112,9 +113,26 @@ class MapData:
         self.fingerprint = fingerprint
         self.gazetteer = gazetteer
         self.units: dict[str, UnitGeometry] = {}
+        self._outlines: dict[tuple[str, int], UnitGeometry] = {}
+        detail = (
+            frame["detail"].fillna(0).astype(int)
+            if "detail" in frame.columns
+            else pd.Series(0, index=frame.index)
+        )
         for unit_type in POLYGON_TYPES:
-            rows = frame[frame["unit_type"] == unit_type]
-            self.units[unit_type] = UnitGeometry.from_frame(unit_type, rows)
+            of_type = frame["unit_type"] == unit_type
+            full = UnitGeometry.from_frame(unit_type, frame[of_type & (detail == 0)])
+            self.units[unit_type] = full
+            for d in sorted(set(detail[of_type]) - {0}):
+                lod = UnitGeometry.from_frame(unit_type, frame[of_type & (detail == d)])
+                lod.base = np.array([full.pos.get(u, -1) for u in lod.ids], dtype=np.int64)
+                keep = lod.base >= 0
+                if not keep.all():
+                    lod = UnitGeometry.from_frame(
+                        unit_type, frame[of_type & (detail == d)].iloc[np.nonzero(keep)[0]]
+                    )
+                    lod.base = np.array([full.pos[u] for u in lod.ids], dtype=np.int64)
+                self._outlines[(unit_type, int(d))] = lod
         wards = gazetteer.wards
         self._ward_ids = wards["unit_id"].to_numpy(dtype=object)
         self._ward_geoms = np.asarray(wards.geometry.values, dtype=object)
@@ -135,6 +153,14 @@ class MapData:
                 if self._points is None:
                     self._points = HouseholdPoints.load(store)
         return self._points
+
+    def outline(self, unit_type: str, detail: int) -> UnitGeometry:
+        """The outlines a zoom draws: generalised ones where prepared, else the full geometry."""
+        return (
+            self._outlines.get((unit_type, detail), self.units[unit_type])
+            if detail
+            else self.units[unit_type]
+        )
 
     @classmethod
     def load(cls, store: Store, gazetteer: Gazetteer) -> MapData:

@@ -94,7 +94,7 @@ class Server:
 
     def __init__(self, name: str, cmd: list[str], env: dict[str, str], ready: str, timeout: float = 300) -> None:
         self.name, self.cmd, self.env, self.ready, self.timeout = name, cmd, env, ready, timeout
-        self.log = tempfile.NamedTemporaryFile(prefix=f"bench-{name}-", suffix=".log", delete=False)
+        self.log = tempfile.NamedTemporaryFile(prefix=f"bench-{name}-", suffix=".log", delete=False)  # noqa: SIM115
 
     def __enter__(self) -> Server:
         self.proc = subprocess.Popen(self.cmd, env=self.env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)

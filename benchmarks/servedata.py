@@ -206,7 +206,7 @@ def tipg_views(store: Store, snapshot_id: int, schema: str = "tipg_bench") -> No
             conn.execute(
                 f"CREATE VIEW {schema}.{view} AS SELECT u.unit_id, u.name, l.level, l.pending_level, u.households, u.geom_3857"
                 f" FROM {src}.map_units u LEFT JOIN {src}.levels l ON l.snapshot_id = {snapshot_id}"
-                f" AND l.unit_type = '{unit_type}' AND l.unit_id = u.unit_id WHERE u.unit_type = '{unit_type}'"
+                f" AND l.unit_type = '{unit_type}' AND l.unit_id = u.unit_id WHERE u.unit_type = '{unit_type}' AND u.detail = 0"
             )
         conn.execute(
             f"CREATE VIEW {schema}.households AS SELECT h.household_id, l.level, l.flags, h.geom_3857"

@@ -29,6 +29,11 @@ log = logging.getLogger("riskmap.tiles")
 
 H3_TYPES = {8: "h3_8", 9: "h3_9", 10: "h3_10"}
 UNIT_TYPES = ("city", "ward", "group", *H3_TYPES.values())
+# Generalised outlines of wards and groups for low zooms: detail d serves zooms up to d, simplified (as a
+# coverage: no gaps, no overlaps) by one screen pixel of a 256-px tile at zoom d. At zoom 10 a group is
+# one or two pixels wide: its full outline (dozens of vertices) would only cost time.
+DETAILS = {9: 2 * 20037508.342789244 / (256 << 9), 11: 2 * 20037508.342789244 / (256 << 11)}
+GENERALISED = ("ward", "group")
 
 
 @dataclass(frozen=True)
@@ -146,9 +151,29 @@ def build_map_units(
             )
         )
         cells[unit_type] = len(uniq)
-    frame = pd.concat([_spatially(p) for p in parts], ignore_index=True)
+    parts += [g for p in parts if p["unit_type"].iloc[0] in GENERALISED for g in _generalised(p)]
+    frame = pd.concat([_spatially(p) for p in parts if len(p)], ignore_index=True)
     frame = gpd.GeoDataFrame(frame, geometry="geometry", crs="EPSG:4326")
     return frame, PrepareCounts(len(wards), len(groups), cells, len(hh))
+
+
+def _generalised(full: gpd.GeoDataFrame) -> list[gpd.GeoDataFrame]:
+    """Rows of one unit type simplified for each low-zoom detail (units that vanish are left out)."""
+    out = []
+    geoms = np.asarray(full.geometry.values, dtype=object)
+    for detail, metres in DETAILS.items():
+        tol = metres / 111_320  # degrees; at HCMC's latitude a degree of longitude is a little shorter: finer
+        try:
+            simple = shapely.coverage_simplify(geoms, tol)
+        except shapely.errors.GEOSException:  # not a clean coverage: one by one
+            simple = shapely.simplify(geoms, tol, preserve_topology=True)
+        simple = shapely.make_valid(simple)
+        polygonal = np.isin(shapely.get_type_id(simple), (3, 6)) & ~shapely.is_empty(simple)
+        part = full[polygonal].copy()
+        part["detail"] = np.int8(detail)
+        part = part.set_geometry(simple[polygonal])
+        out.append(part)
+    return out
 
 
 def _frame(
@@ -168,6 +193,7 @@ def _frame(
             "ward_id": np.asarray(wards, dtype=object),
             "name": np.asarray(names, dtype=object),
             "households": np.asarray(households, dtype=np.int32),
+            "detail": np.int8(0),
         },
         geometry=np.asarray(geoms, dtype=object),
         crs="EPSG:4326",
@@ -183,7 +209,7 @@ def stale(store: Store) -> str | None:
     if int(city["households"].iloc[0]) != households:
         return f"built from {int(city['households'].iloc[0])} households, the store now has {households}"
     groups = store.count("groups")
-    drawn = store.count("map_units", filters=[("unit_type", "=", "group")])
+    drawn = store.count("map_units", filters=[("unit_type", "=", "group"), ("detail", "=", 0)])
     if drawn > groups:
         return f"{drawn} groups drawn, the store now has {groups}"
     return None

@@ -22,7 +22,7 @@ from api.privacy import digest, sees_small_areas, small_mask
 from api.security import Principal
 from api.snapshot import SnapshotView
 from api.tiles.cache import Tile
-from api.tiles.layers import LayerSpec
+from api.tiles.layers import LayerSpec, detail_for
 from geo.tiles import Layer, encode, tile_geometries
 from risk.store.tilesql import H3_TYPES, TileQuery
 
@@ -57,6 +57,7 @@ def tile_query(view: SnapshotView, spec: LayerSpec, z: int, x: int, y: int, audi
         y=y,
         chain=view.chain,
         unit_type=spec.unit_type(z),
+        detail=detail_for(spec.unit_type(z) or "", z),
         k=None if audience.sees_small else view.k,
         hotspots_only=spec.hotspots_only,
         scope=scope if spec.source == "households" else None,
@@ -94,9 +95,12 @@ def embedded_tile(view: SnapshotView, spec: LayerSpec, z: int, x: int, y: int, a
 def _units_tile(view: SnapshotView, spec: LayerSpec, z: int, x: int, y: int, audience: Audience) -> bytes:
     unit_type = spec.unit_type(z)
     assert unit_type is not None
-    units = view.map.units[unit_type]
+    full = view.map.units[unit_type]
+    outline = view.map.outline(unit_type, detail_for(unit_type, z))
     levels = view.tile_levels[unit_type]
-    pos, merc = units.in_tile(z, x, y)
+    drawn_pos, merc = outline.in_tile(z, x, y)
+    pos = outline.base[drawn_pos] if outline.base is not None else drawn_pos  # positions in the full list
+    units = full
     small = (
         np.zeros(len(pos), dtype=bool)
         if audience.sees_small

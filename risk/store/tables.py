@@ -239,8 +239,9 @@ HOUSEHOLDS = TableSpec(
 
 # Every polygon the map draws (wards, neighbourhood groups, H3 cells 8-10, the city), derived from the
 # tables above by `api.tiles.prepare`: one geometry source for GeoJSON and for both tile backends, with
-# the household count of each unit that serving-side privacy (k-anonymity) needs. Rows are written in
-# spatial order so that a tile reads few pages.
+# the household count of each unit that serving-side privacy (k-anonymity) needs. `detail` 0 is the full
+# geometry; wards and groups also have rows generalised for low zooms (detail = the last zoom they serve).
+# Rows are written in spatial order so that a tile reads few pages.
 MAP_UNITS = TableSpec(
     "map_units",
     _schema(
@@ -250,9 +251,10 @@ MAP_UNITS = TableSpec(
         ("ward_id", STR),
         ("name", STR),
         ("households", I32),
+        ("detail", I8),
         ("geometry", WKB),
     ),
-    key=("unit_type", "unit_id"),
+    key=("unit_type", "detail", "unit_id"),
     geometry="geometry",
     geometry_type="MultiPolygon",
     indexes=(("ward_id",),),

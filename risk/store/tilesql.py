@@ -40,6 +40,7 @@ class TileQuery:
     y: int
     chain: tuple[int, ...]  # the snapshot and, for a delta, the snapshots it amends (oldest first)
     unit_type: str | None = None  # units: ward, group, h3_8, h3_9, h3_10
+    detail: int = 0  # which outline of the units (map_units.detail: generalised ones for low zooms)
     k: int | None = None  # suppress groups and cells below k households (None: show every level)
     hotspots_only: bool = False
     scope: tuple[str, ...] | None = None  # households: ward / group ids the caller may see (None: all)
@@ -109,7 +110,10 @@ def tile_sql(q: TileQuery) -> tuple[sql.Composable, dict[str, Any]]:
             else sql.SQL("NULL::boolean")
         )
         join = _level_join("levels", sql.SQL("l.unit_id = u.unit_id"), q.chain, q.unit_type)
-        where = [sql.SQL("u.unit_type = {}").format(ut), near("u.geom_3857")]
+        where = [
+            sql.SQL("u.unit_type = {} AND u.detail = {}").format(ut, sql.Literal(q.detail)),
+            near("u.geom_3857"),
+        ]
         if q.hotspots_only:
             where.append(sql.SQL("NOT {} AND " + HOTSPOT).format(small))
         inner = sql.SQL(
@@ -126,7 +130,8 @@ def tile_sql(q: TileQuery) -> tuple[sql.Composable, dict[str, Any]]:
         )
     else:
         raise ValueError(f"unknown tile source {q.source!r}")
-    query = sql.SQL("SELECT ST_AsMVT(t.*, {}, {}, 'geom') FROM ({}) t WHERE t.geom IS NOT NULL").format(
+    # rows whose geometry collapsed or lies outside (NULL from ST_AsMVTGeom) are skipped by ST_AsMVT
+    query = sql.SQL("SELECT ST_AsMVT(t.*, {}, {}, 'geom') FROM ({}) t").format(
         sql.Literal(q.layer), sql.Literal(q.extent), inner
     )
     return query, params

@@ -14,16 +14,21 @@ CREATE TABLE map_units (
     ward_id text COLLATE "C",
     name text COLLATE "C",
     households integer,
+    detail smallint,
     geometry geometry(MultiPolygon, 4326),
     geom_3857 geometry(MultiPolygon, 3857) GENERATED ALWAYS AS (ST_Transform(geometry, 3857)) STORED
 );
-CREATE INDEX map_units_unit_type_unit_id ON map_units (unit_type, unit_id);
+CREATE INDEX map_units_unit_type_detail_unit_id ON map_units (unit_type, detail, unit_id);
 CREATE INDEX map_units_ward_id ON map_units (ward_id);
 CREATE INDEX map_units_geometry_gist ON map_units USING gist (geometry);
 CREATE INDEX map_units_geom_3857_gist ON map_units USING gist (geom_3857);
--- one spatial index per drawn unit type: a tile of one layer never walks the others' entries
-CREATE INDEX map_units_geom_3857_ward ON map_units USING gist (geom_3857) WHERE unit_type = 'ward';
-CREATE INDEX map_units_geom_3857_group ON map_units USING gist (geom_3857) WHERE unit_type = 'group';
+-- one spatial index per drawn unit type and detail: a tile of one layer never walks the others' entries
+CREATE INDEX map_units_geom_3857_ward ON map_units USING gist (geom_3857) WHERE unit_type = 'ward' AND detail = 0;
+CREATE INDEX map_units_geom_3857_ward_9 ON map_units USING gist (geom_3857) WHERE unit_type = 'ward' AND detail = 9;
+CREATE INDEX map_units_geom_3857_ward_11 ON map_units USING gist (geom_3857) WHERE unit_type = 'ward' AND detail = 11;
+CREATE INDEX map_units_geom_3857_group ON map_units USING gist (geom_3857) WHERE unit_type = 'group' AND detail = 0;
+CREATE INDEX map_units_geom_3857_group_9 ON map_units USING gist (geom_3857) WHERE unit_type = 'group' AND detail = 9;
+CREATE INDEX map_units_geom_3857_group_11 ON map_units USING gist (geom_3857) WHERE unit_type = 'group' AND detail = 11;
 CREATE INDEX map_units_geom_3857_h3_8 ON map_units USING gist (geom_3857) WHERE unit_type = 'h3_8';
 CREATE INDEX map_units_geom_3857_h3_9 ON map_units USING gist (geom_3857) WHERE unit_type = 'h3_9';
 CREATE INDEX map_units_geom_3857_h3_10 ON map_units USING gist (geom_3857) WHERE unit_type = 'h3_10';
