@@ -5,8 +5,10 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator
 
-from fastapi import FastAPI
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import JSONResponse, Response
 from fastapi.middleware.gzip import GZipMiddleware
 from fastapi.staticfiles import StaticFiles
 
@@ -71,6 +73,7 @@ def create_app(store: Store | None = None, settings: ApiSettings | None = None) 
         lifespan=lifespan,
         openapi_tags=TAGS,
     )
+    app.add_exception_handler(HTTPException, _http_error)
     app.state.settings = settings
     app.state.store = store
     app.state.snapshots = holder
@@ -90,3 +93,13 @@ def create_app(store: Store | None = None, settings: ApiSettings | None = None) 
     app.mount("/static/app", StaticFiles(directory=STATIC), name="app-static")
     mount_assets(app)
     return app
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    """422s raised by hand (a rule over several parameters) take the shape of FastAPI's own validation
+    errors, so every 422 matches the one schema the OpenAPI document gives for it."""
+    assert isinstance(exc, HTTPException)
+    if exc.status_code == 422 and isinstance(exc.detail, str):
+        body = {"detail": [{"loc": ["query"], "msg": exc.detail, "type": "value_error"}]}
+        return JSONResponse(body, status_code=422, headers=exc.headers)
+    return await http_exception_handler(request, exc)

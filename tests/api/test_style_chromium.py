@@ -32,7 +32,9 @@ def test_style_renders_ward_levels_in_chromium(city_store, chromium_path: str, l
     store, city = city_store
     app = create_app(store=store)
     with live_server(app) as srv, Browser(chromium_path) as browser:
-        browser.get(f"{srv.url}/static/app/style/preview.html?zoom=12.5&lon={servecity.POINT[0]}&lat={servecity.POINT[1]}")
+        browser.get(
+            f"{srv.url}/static/app/style/preview.html?zoom=12.5&lon={servecity.POINT[0]}&lat={servecity.POINT[1]}"
+        )
         browser.wait_for("return document.body.getAttribute('data-state') === 'idle'", timeout=90)
         error = browser.js("return document.body.getAttribute('data-error')")
         assert not error, error

@@ -44,7 +44,9 @@ class Browser:
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             port = s.getsockname()[1]
-        self.proc = subprocess.Popen([self.driver, f"--port={port}"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.proc = subprocess.Popen(
+            [self.driver, f"--port={port}"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
         self.http = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60)
         deadline = time.time() + 20
         while True:
@@ -60,7 +62,10 @@ class Browser:
             "capabilities": {
                 "alwaysMatch": {
                     "browserName": "chrome",
-                    "goog:chromeOptions": {"binary": self.chromium, "args": [*CHROMIUM_FLAGS, f"--user-data-dir={self.profile}"]},
+                    "goog:chromeOptions": {
+                        "binary": self.chromium,
+                        "args": [*CHROMIUM_FLAGS, f"--user-data-dir={self.profile}"],
+                    },
                 }
             }
         }
