@@ -28,10 +28,13 @@ UNIT_FIELDS = {
 
 def detail_for(unit_type: str, z: int) -> int:
     """Which outline of a unit a zoom draws (`map_units.detail`): generalised ones for wards and groups
-    up to zoom 11, the full geometry beyond (see `api.tiles.prepare.DETAILS`)."""
+    up to zoom 15, the full geometry beyond (see `api.tiles.prepare.DETAILS`)."""
     if unit_type not in ("ward", "group"):
         return 0
-    return 9 if z <= 9 else 11 if z <= 11 else 0
+    for detail in (9, 11, 13, 15):
+        if z <= detail:
+            return detail
+    return 0
 
 
 def h3_type(z: int) -> str:

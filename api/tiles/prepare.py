@@ -29,10 +29,11 @@ log = logging.getLogger("riskmap.tiles")
 
 H3_TYPES = {8: "h3_8", 9: "h3_9", 10: "h3_10"}
 UNIT_TYPES = ("city", "ward", "group", *H3_TYPES.values())
-# Generalised outlines of wards and groups for low zooms: detail d serves zooms up to d, simplified (as a
-# coverage: no gaps, no overlaps) by one screen pixel of a 256-px tile at zoom d. At zoom 10 a group is
-# one or two pixels wide: its full outline (dozens of vertices) would only cost time.
-DETAILS = {9: 2 * 20037508.342789244 / (256 << 9), 11: 2 * 20037508.342789244 / (256 << 11)}
+# Generalised outlines of wards and groups: detail d serves zooms up to d, simplified (as a coverage: no
+# gaps, no overlaps) by one screen pixel of a 256-px tile at zoom d; zoom 16 on draws the full outline. At
+# zoom 12 a neighbourhood group is a few pixels wide: its full outline (a hundred vertices and more, the
+# union of its households' Voronoi cells) would only cost time and bytes.
+DETAILS = {d: 2 * 20037508.342789244 / (256 << d) for d in (9, 11, 13, 15)}
 GENERALISED = ("ward", "group")
 
 
