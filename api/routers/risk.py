@@ -17,9 +17,18 @@ from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from api.answers import splice
-from api.deps import AREA_TYPES, AreaType, AsOfQuery, HouseholdViewer, RiskViewer, view_as_of
+from api.deps import (
+    AREA_TYPES,
+    AreaType,
+    AsOfQuery,
+    HouseholdViewer,
+    RiskViewer,
+    direct_authentication,
+    principal_of,
+    view_as_of,
+)
 from api.privacy import TokenError, household_tokens, sees_small_areas
-from api.security import VIEW_HOUSEHOLDS, VIEW_PERSONAL, Principal
+from api.security import PUBLIC, VIEW_HOUSEHOLDS, VIEW_PERSONAL, VIEW_RISK, CurrentPrincipal, Principal
 from api.snapshot import SnapshotView
 from geo import h3cells
 
@@ -122,6 +131,101 @@ ANSWER_RESPONSE = {
 }
 
 
+def _param(name: str, schema: dict[str, Any], description: str, example: Any = None) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "name": name,
+        "in": "query",
+        "required": False,
+        "schema": schema,
+        "description": description,
+    }
+    if example is not None:
+        out["example"] = example
+    return out
+
+
+RISK_PARAMETERS = [
+    _param("lat", {"type": "number", "minimum": -90, "maximum": 90}, "latitude (WGS84)", 10.776),
+    _param("lon", {"type": "number", "minimum": -180, "maximum": 180}, "longitude (WGS84)", 106.70),
+    _param("h3", {"type": "string", "maxLength": 20}, "H3 cell (hex)", "8965b56628fffff"),
+    _param(
+        "address",
+        {"type": "string", "minLength": 1, "maxLength": 500},
+        "an address as written",
+        "14/12 Kỳ Đồng, P.9, Q.3",
+    ),
+    _param("household", {"type": "string", "maxLength": 32}, "household token (roles with household access)"),
+    _param(
+        "unit",
+        {"type": "string", "enum": list(AREA_TYPES), "default": "ward"},
+        "unit whose level answers for a point or an address",
+        "ward",
+    ),
+    _param(
+        "as_of",
+        {"type": "string", "format": "date"},
+        "answer from the last snapshot on or before this day",
+        "2021-10-24",
+    ),
+]
+_KNOWN = {p["name"] for p in RISK_PARAMETERS}
+
+
+def _bad(message: str) -> HTTPException:
+    return HTTPException(422, detail=message)
+
+
+def _number(text: str | None, name: str, bound: float) -> float | None:
+    if text is None:
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        raise _bad(f"{name} must be a number, not {text[:40]!r}") from None
+    if not -bound <= value <= bound:  # also refuses NaN
+        raise _bad(f"{name} must lie between -{bound:g} and {bound:g}")
+    return value
+
+
+def _text(text: str | None, name: str, longest: int) -> str | None:
+    if text is not None and not 0 < len(text) <= longest:
+        raise _bad(f"{name} must have 1 to {longest} characters")
+    return text
+
+
+def _query(request: Request) -> dict[str, str]:
+    """Query parameters; plain ASCII queries (coordinates) split by hand, the rest as Starlette decodes."""
+    raw: bytes = request.scope.get("query_string", b"")
+    if b"%" in raw or b"+" in raw or not raw.isascii():
+        return dict(request.query_params)
+    out = {}
+    for part in raw.decode("ascii").split("&"):
+        if part:
+            key, _, value = part.partition("=")
+            out[key] = value
+    return out
+
+
+def _risk_params(request: Request) -> tuple[Any, ...]:
+    q = _query(request)
+    lat = _number(q.get("lat"), "lat", 90)
+    lon = _number(q.get("lon"), "lon", 180)
+    h3 = _text(q.get("h3"), "h3", 20)
+    address = _text(q.get("address"), "address", 500)
+    household = _text(q.get("household"), "household", 32)
+    unit = q.get("unit", "ward")
+    if unit not in AREA_TYPES:
+        raise _bad(f"unit must be one of {', '.join(AREA_TYPES)}")
+    as_of = q.get("as_of")
+    day = None
+    if as_of is not None:
+        try:
+            day = dt.date.fromisoformat(as_of)
+        except ValueError:
+            raise _bad(f"as_of must be an ISO date (YYYY-MM-DD), not {as_of[:40]!r}") from None
+    return lat, lon, h3, address, household, unit, day
+
+
 def _respond(body: bytes, view: SnapshotView, public: bool) -> Response:
     return Response(
         body,
@@ -162,8 +266,7 @@ def _cell_unit(text: str) -> tuple[str, str]:
     return f"h3_{res}", format(cell, "x")
 
 
-@router.get(
-    "/risk",
+RISK_ROUTE: dict[str, Any] = dict(
     summary="Risk level at a place: coordinates, H3 cell, address or household",
     description=(
         "Give exactly one of: `lat` and `lon`; `h3` (a hex cell id; finer cells answer from their "
@@ -182,34 +285,34 @@ def _cell_unit(text: str) -> tuple[str, str]:
         404: {"description": "the place is outside the covered area, or the unit has no level"},
         422: {"description": "not exactly one way of giving the place, or a malformed value"},
     },
+    openapi_extra={"parameters": RISK_PARAMETERS},
 )
-async def risk_at(
-    request: Request,
-    principal: RiskViewer,
-    lat: Annotated[
-        float | None, Query(ge=-90, le=90, description="latitude (WGS84)", examples=[10.776])
-    ] = None,
-    lon: Annotated[
-        float | None, Query(ge=-180, le=180, description="longitude (WGS84)", examples=[106.70])
-    ] = None,
-    h3: Annotated[
-        str | None, Query(max_length=20, description="H3 cell (hex)", examples=["8965b56628fffff"])
-    ] = None,
-    address: Annotated[
-        str | None,
-        Query(
-            min_length=1,
-            max_length=500,
-            description="an address as written",
-            examples=["14/12 Kỳ Đồng, P.9, Q.3"],
-        ),
-    ] = None,
-    household: Annotated[str | None, Query(max_length=32, description="household token")] = None,
-    unit: Annotated[
-        AreaType, Query(description="unit whose level answers for a point or an address")
-    ] = "ward",
-    as_of: AsOfQuery = None,
-) -> Response:
+
+
+async def risk_at(request: Request) -> Response:
+    # The hot path: parameters are read by hand (documented in RISK_PARAMETERS) rather than through
+    # FastAPI's per-parameter validation, and the caller is resolved and checked here rather than by
+    # `require(VIEW_RISK)` dependencies: each level of dependency solving cost as much as the answer.
+    # (Should `authenticate` grow dependencies of its own, `risk_at_checked` below takes over.)
+    return await _risk(request, await principal_of(request))
+
+
+async def risk_at_checked(request: Request, principal: CurrentPrincipal) -> Response:
+    return await _risk(request, principal)
+
+
+router.add_api_route(
+    "/risk",
+    risk_at if direct_authentication() else risk_at_checked,
+    methods=["GET"],
+    response_class=Response,
+    **RISK_ROUTE,
+)
+
+
+async def _risk(request: Request, principal: Principal) -> Response:
+    check_permission(principal, VIEW_RISK)
+    lat, lon, h3, address, household, unit, as_of = _risk_params(request)
     if (lat is None) != (lon is None):
         raise HTTPException(422, detail="give both lat and lon")
     if sum(v is not None for v in (lat, h3, address, household)) != 1:
@@ -258,11 +361,16 @@ async def _by_address(
     return _respond(splice(body, b"query", orjson.dumps(query, default=str)), view, not sees_small)
 
 
-def _household_access(principal: Principal) -> None:
-    if not principal.can(VIEW_HOUSEHOLDS):
-        if principal.subject == "public":
+def check_permission(principal: Principal, permission: str) -> None:
+    """What `api.security.require` does, inside a handler (401 for the public, 403 for other roles)."""
+    if not principal.can(permission):
+        if principal is PUBLIC or principal.subject == "public":
             raise HTTPException(401, detail="authentication required", headers={"WWW-Authenticate": "Bearer"})
-        raise HTTPException(403, detail=f"role(s) {sorted(principal.roles)} may not see households")
+        raise HTTPException(403, detail=f"role(s) {sorted(principal.roles)} may not {permission}")
+
+
+def _household_access(principal: Principal) -> None:
+    check_permission(principal, VIEW_HOUSEHOLDS)
 
 
 async def _by_household(request: Request, view: SnapshotView, principal: Principal, token: str) -> Response:
