@@ -81,6 +81,11 @@ CSV_ROWS = 50_000  # rows per CSV piece written to a COPY: bounds memory
 READ_CHUNK_BYTES = 32 << 20  # CSV bytes parsed at once while reading
 RECONNECT_WINDOW_S = 4.0  # pool retries (backing off) this long, then at once on the next request
 
+# Session settings of tile statements: they take milliseconds, so JIT compilation costs more than it
+# saves; and the rows of one tile are few and found by a spatial index, so each is joined to its level by
+# an index probe: a hash join would first read every level of the unit type (measured: 3× slower).
+TILE_SETTINGS = {"jit": "off", "enable_hashjoin": "off", "enable_mergejoin": "off"}
+
 _SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 _MIGRATION_FILE = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 _U64_HALF = 1 << 63
@@ -414,8 +419,7 @@ class PostgisStore:
         self._connect_timeout = max(1, math.ceil(self.settings.connect_timeout_s))
         self._conninfo = _conninfo(params, schema, self.settings.statement_timeout_ms)
         self._migrate_conninfo = _conninfo(params, schema, 0)
-        # tile statements take milliseconds: JIT compilation would cost more than it saves
-        self._tile_conninfo = _conninfo(params, schema, self.settings.statement_timeout_ms, jit="off")
+        self._tile_conninfo = _conninfo(params, schema, self.settings.statement_timeout_ms, **TILE_SETTINGS)
         self._tile_pool: AsyncConnectionPool | None = None
         self._tile_loop: asyncio.AbstractEventLoop | None = None
         self._postgis_schema: str | None = None  # known once the schema has been checked
@@ -456,7 +460,8 @@ class PostgisStore:
         """One vector tile (MVT bytes; empty when no feature meets the tile). See `risk.store.tilesql`."""
         query, params = tile_sql(q)
         with self.connection() as conn, conn.cursor(binary=True) as cur:
-            cur.execute("SET LOCAL jit = off")  # milliseconds of work: compiling would cost more
+            for name, value in TILE_SETTINGS.items():
+                cur.execute(sql.SQL("SET LOCAL {} = {}").format(sql.Identifier(name), sql.Literal(value)))
             row = cur.execute(query, params).fetchone()
         return bytes(row[0]) if row and row[0] is not None else b""
 

@@ -26,6 +26,7 @@ from psycopg import sql
 
 SMALL_AREA_TYPES = ("group", "h3_8", "h3_9", "h3_10")
 H3_TYPES = ("h3_8", "h3_9", "h3_10")
+GENERALISED = ("ward", "group")  # unit types with outlines per zoom band (map_units.detail)
 HOTSPOT = "(l.metrics::json ->> 'hotspot') = 'true'"
 
 
@@ -110,10 +111,11 @@ def tile_sql(q: TileQuery) -> tuple[sql.Composable, dict[str, Any]]:
             else sql.SQL("NULL::boolean")
         )
         join = _level_join("levels", sql.SQL("l.unit_id = u.unit_id"), q.chain, q.unit_type)
-        where = [
-            sql.SQL("u.unit_type = {} AND u.detail = {}").format(ut, sql.Literal(q.detail)),
-            near("u.geom_3857"),
-        ]
+        # the predicate matches a partial GiST index of migration 0003 exactly (cells have one outline)
+        kind = sql.SQL("u.unit_type = {}").format(ut)
+        if q.unit_type in GENERALISED:
+            kind = sql.SQL("u.unit_type = {} AND u.detail = {}").format(ut, sql.Literal(q.detail))
+        where = [kind, near("u.geom_3857")]
         if q.hotspots_only:
             where.append(sql.SQL("NOT {} AND " + HOTSPOT).format(small))
         inner = sql.SQL(
