@@ -372,3 +372,15 @@ def test_gzip_and_identity_bodies_agree(client: TestClient) -> None:
     assert "content-encoding" not in plain.headers
     assert gzip.decompress(gzip.compress(plain.content)) == plain.content
     assert decode(plain.content) == decode(r.content)
+
+
+def test_cli_tiles_prepare_knows_when_map_units_are_current(city_store, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from typer.testing import CliRunner
+
+    from api.cli import app as cli
+
+    store, _ = city_store
+    monkeypatch.setenv("RISKMAP_STORE_BACKEND", "embedded")
+    monkeypatch.setenv("RISKMAP_STORE_PATH", str(store.path))
+    result = CliRunner().invoke(cli, ["tiles", "prepare"])
+    assert result.exit_code == 0 and "up to date" in result.output, result.output
