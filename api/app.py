@@ -1,13 +1,15 @@
-"""The FastAPI application factory: settings, store and the current snapshot on `app.state`."""
+"""The FastAPI application factory: settings, store, the current snapshot and the tile cache on `app.state`."""
 
 from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator
 
-from fastapi import FastAPI
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.middleware.gzip import GZipMiddleware
+from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from api.assets import mount_assets
@@ -15,21 +17,40 @@ from api.routers import ROUTERS
 from api.routers.mappage import STATIC
 from api.settings import ApiSettings, api_settings
 from api.snapshot import SnapshotHolder
+from api.tiles.service import TileService
 from risk.store import Store, open_store
 
 DESCRIPTION = """
-riskmap serves epidemic risk levels of Ho Chi Minh City from the city down to the ward (and, for
-authorised roles, the household), with the reasons and metrics behind every level.
+riskmap serves epidemic risk levels of Ho Chi Minh City from the city down to the ward, neighbourhood
+group and H3 cell (and, for authorised roles, the household), with the reasons and metrics behind every
+level: a risk endpoint for other apps, GeoJSON, bulk files, vector and raster tiles with TileJSON, and a
+MapLibre style for any base map.
 
-Cấp độ dịch theo Quyết định 4800/QĐ-BYT: Cấp 1 xanh, Cấp 2 vàng, Cấp 3 cam, Cấp 4 đỏ.
+Cấp độ dịch theo Quyết định 4800/QĐ-BYT: Cấp 1 xanh, Cấp 2 vàng, Cấp 3 cam, Cấp 4 đỏ. Level 0 means
+unknown (not enough data). Groups and cells with fewer than k households are suppressed for the public.
 """
+
+TAGS = [
+    {"name": "risk", "description": "The level at a place, by coordinates, H3 cell, address or household."},
+    {"name": "units", "description": "One unit's level and its history."},
+    {"name": "geojson", "description": "Units with their levels as GeoJSON (RFC 7946), filtered and paged."},
+    {"name": "bulk", "description": "Whole files per unit type, current and time series, CSV and JSON."},
+    {"name": "tiles", "description": "MVT and PNG tiles, TileJSON 3.0, OGC-style URLs, the MapLibre style."},
+    {"name": "snapshots", "description": "What is served and which days can be asked for."},
+    {"name": "health", "description": "Liveness and readiness."},
+]
 
 
 def create_app(store: Store | None = None, settings: ApiSettings | None = None) -> FastAPI:
     """Build the app. Without a store, the configured one (RISKMAP_STORE_*) is opened."""
     settings = settings or api_settings()
     store = store or open_store()
-    holder = SnapshotHolder(store, settings.snapshot_poll_seconds)
+    holder = SnapshotHolder(
+        store,
+        settings.snapshot_poll_seconds,
+        past_views=settings.past_views,
+        auto_prepare=settings.auto_prepare,
+    )
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -39,27 +60,46 @@ def create_app(store: Store | None = None, settings: ApiSettings | None = None) 
             yield
         finally:
             await holder.stop()
-            store.close()
+            aclose = getattr(store, "aclose", None)
+            if aclose is not None:
+                await aclose()
+            else:
+                store.close()
 
     app = FastAPI(
         title="riskmap",
         version="0.1.0",
         description=DESCRIPTION,
         lifespan=lifespan,
+        openapi_tags=TAGS,
     )
+    app.add_exception_handler(HTTPException, _http_error)
     app.state.settings = settings
     app.state.store = store
     app.state.snapshots = holder
+    app.state.tiles = TileService(holder, settings)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,
             allow_origins=settings.cors_origins,
             allow_methods=["GET", "POST"],
             allow_headers=["*"],
+            expose_headers=["ETag"],
         )
-    app.add_middleware(GZipMiddleware, minimum_size=1024)
+    # Answers under ~1 packet gain nothing from gzip; tiles and bulk files arrive compressed already.
+    app.add_middleware(GZipMiddleware, minimum_size=1400, compresslevel=6)
     for router in ROUTERS:
         app.include_router(router)
     app.mount("/static/app", StaticFiles(directory=STATIC), name="app-static")
     mount_assets(app)
     return app
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    """422s raised by hand (a rule over several parameters) take the shape of FastAPI's own validation
+    errors, so every 422 matches the one schema the OpenAPI document gives for it."""
+    assert isinstance(exc, HTTPException)
+    if exc.status_code == 422 and isinstance(exc.detail, str):
+        body = {"detail": [{"loc": ["query"], "msg": exc.detail, "type": "value_error"}]}
+        return JSONResponse(body, status_code=422, headers=exc.headers)
+    return await http_exception_handler(request, exc)

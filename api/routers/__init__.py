@@ -2,6 +2,16 @@
 
 from __future__ import annotations
 
-from api.routers import geocode, geojson, health, mappage, risk, snapshots
+from api.routers import bulk, geocode, geojson, health, mappage, risk, snapshots, tiles, units
 
-ROUTERS = [health.router, risk.router, geojson.router, snapshots.router, mappage.router, geocode.router]
+ROUTERS = [
+    health.router,
+    risk.router,
+    units.router,
+    geojson.router,
+    bulk.router,
+    tiles.router,
+    snapshots.router,
+    mappage.router,
+    geocode.router,
+]

@@ -8,6 +8,7 @@ immutable snapshot visible only when complete, and `publish_snapshot` switches r
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import math
@@ -92,6 +93,9 @@ class Store(Protocol):
         """Create or upgrade the schema (idempotent)."""
 
     def close(self) -> None: ...
+
+    def lock(self, name: str) -> contextlib.AbstractContextManager[None]:
+        """A named lock across every process using this store (one deriver of a table at a time)."""
 
     # tables
     def write_tables(self, tables: Mapping[str, Frame], *, mode: Mode = "append") -> None:

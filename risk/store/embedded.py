@@ -150,6 +150,20 @@ class EmbeddedStore:
     def close(self) -> None:  # connections are per call
         return None
 
+    @contextlib.contextmanager
+    def lock(self, name: str) -> Iterator[None]:
+        """A named lock across the processes using this store (an exclusive `flock` on a lock file)."""
+        import fcntl
+
+        folder = self.path / "locks"
+        folder.mkdir(exist_ok=True)
+        with open(folder / f"{name}.lock", "a+") as fh:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+
     def __repr__(self) -> str:
         return f"EmbeddedStore({str(self.path)!r})"
 

@@ -39,6 +39,8 @@ class TableSpec:
     geometry_type: str | None = None  # "MultiPolygon", "Point", "Geometry" (PostGIS column type)
     snapshot: bool = False  # belongs to a snapshot (rows carry snapshot_id)
     indexes: tuple[tuple[str, ...], ...] = field(default=())
+    # (lon, lat) columns of a point table: PostGIS keeps a generated `geom_3857` point for tiles
+    points: tuple[str, str] | None = None
 
     @property
     def columns(self) -> list[str]:
@@ -232,6 +234,30 @@ HOUSEHOLDS = TableSpec(
     ),
     key=("household_id",),
     indexes=(("ward_id",), ("group_id",), ("point_id",)),
+    points=("lon", "lat"),
+)
+
+# Every polygon the map draws (wards, neighbourhood groups, H3 cells 8-10, the city), derived from the
+# tables above by `api.tiles.prepare`: one geometry source for GeoJSON and for both tile backends, with
+# the household count of each unit that serving-side privacy (k-anonymity) needs. `detail` 0 is the full
+# geometry; wards and groups also have rows generalised for low zooms (detail = the last zoom they serve).
+# Rows are written in spatial order so that a tile reads few pages.
+MAP_UNITS = TableSpec(
+    "map_units",
+    _schema(
+        ("unit_type", STR),
+        ("unit_id", STR),
+        ("parent_id", STR),
+        ("ward_id", STR),
+        ("name", STR),
+        ("households", I32),
+        ("detail", I8),
+        ("geometry", WKB),
+    ),
+    key=("unit_type", "detail", "unit_id"),
+    geometry="geometry",
+    geometry_type="MultiPolygon",
+    indexes=(("ward_id",),),
 )
 
 LINKS = TableSpec(
@@ -270,6 +296,29 @@ LEVELS = TableSpec(
     indexes=(("snapshot_id", "unit_type", "level"),),
 )
 
+# Household levels (riskmap's own household scheme) in their own typed table: millions of rows per
+# snapshot. A delta snapshot (stats["delta"]) holds only the households that changed.
+HOUSEHOLD_LEVELS = TableSpec(
+    "household_levels",
+    _schema(
+        ("snapshot_id", I64),
+        ("household_id", I64),
+        ("ward_id", STR),
+        ("group_id", STR),
+        ("level", I8),
+        ("profile", STR),
+        ("profile_version", STR),
+        ("flags", STR),
+        ("metrics", STR),
+        ("reasons", STR),
+        ("pending_level", I8),
+        ("pending_effective_at", TS),
+    ),
+    key=("snapshot_id", "household_id"),
+    snapshot=True,
+    indexes=(("snapshot_id", "ward_id"),),
+)
+
 TABLES: dict[str, TableSpec] = {
     t.name: t
     for t in (
@@ -282,7 +331,9 @@ TABLES: dict[str, TableSpec] = {
         PERSONS,
         HOUSEHOLDS,
         LINKS,
+        MAP_UNITS,
         LEVELS,
+        HOUSEHOLD_LEVELS,
     )
 }
 

@@ -71,6 +71,8 @@ def expected_columns(t: TableSpec) -> dict[str, tuple[str, str | None, bool, boo
         cols[f.name] = (typ, "C" if typ == "text" else None, t.snapshot and f.name == "snapshot_id", False)
     if t.geometry:
         cols["geom_3857"] = (f"geometry({t.geometry_type},3857)", None, False, True)
+    if t.points:
+        cols["geom_3857"] = ("geometry(Point,3857)", None, False, True)
     return cols
 
 
@@ -130,6 +132,8 @@ def test_keys_indexes_and_geometry_indexes_exist(pg: PostgisStore) -> None:
         want = {(t.name, "btree", tuple(cols)) for cols in (t.key, *t.indexes) if cols}
         if t.geometry:
             want |= {(t.name, "gist", (t.geometry,)), (t.name, "gist", ("geom_3857",))}
+        if t.points:
+            want.add((t.name, "gist", ("geom_3857",)))
         missing += sorted(want - found)
     assert not missing, f"indexes missing (table, method, columns): {missing}"
 

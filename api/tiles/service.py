@@ -1,0 +1,198 @@
+"""Serving a tile request: checks, caching, conditional requests and compression, for both URL styles.
+
+`/tiles/{layer}/{z}/{x}/{y}.mvt` (and `.png`, `@2x.png`) and the OGC-style
+`/collections/{layer}/tiles/WebMercatorQuad/{z}/{x}/{y}` end here. In order: an impossible tile is 400;
+a layer the caller may not see is 401/403 (household tiles outside the caller's area are 403); the
+ETag (snapshot, geometry version, audience) answers `If-None-Match` with 304 before any work; then the
+tile comes from the cache or is drawn once (concurrent requests for it wait for that one drawing);
+an empty vector tile is 204. Vector tiles travel gzip-compressed to every client that accepts it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import gzip
+import hashlib
+
+from fastapi import HTTPException, Request, Response
+from starlette.concurrency import run_in_threadpool
+
+from api.security import PUBLIC, Principal
+from api.settings import ApiSettings
+from api.snapshot import SnapshotHolder, SnapshotView
+from api.tiles.cache import Tile, TileCache
+from api.tiles.layers import HOUSEHOLD_MIN_ZOOM, LAYERS, MAX_SERVED_ZOOM, LayerSpec
+from api.tiles.raster import SIZES, empty_png, paint
+from api.tiles.render import Audience, finish, vector_tile
+from geo.tiles import TileError, check_tile, tile_lonlat_bounds
+
+MVT_TYPE = "application/vnd.mapbox-vector-tile"
+
+
+class TileService:
+    """The app's tile cache, emptied of old snapshots whenever the served view changes."""
+
+    def __init__(self, holder: SnapshotHolder, settings: ApiSettings) -> None:
+        self.holder = holder
+        self.settings = settings
+        self.cache = TileCache(settings.tile_cache_mb << 20)
+        holder.listeners.append(self._swapped)
+
+    def _swapped(self, view: SnapshotView) -> None:
+        keep = {view.snapshot_id, *(v.snapshot_id for v in list(self.holder._past.values()))}
+        self.cache.retain(keep)
+
+
+def layer_spec(layer: str) -> LayerSpec:
+    spec = LAYERS.get(layer)
+    if spec is None:
+        raise HTTPException(404, detail=f"no tile layer {layer!r}; layers: {', '.join(LAYERS)}")
+    return spec
+
+
+def parse_tile_name(name: str) -> tuple[int, str, int]:
+    """`123.mvt` → (123, "mvt", 1); `123@2x.png` → (123, "png", 2); `123` → (123, "mvt", 1)."""
+    stem, _, ext = name.partition(".")
+    ext = ext or "mvt"
+    scale = 1
+    if "@" in stem:
+        stem, _, suffix = stem.partition("@")
+        if suffix not in ("1x", "2x"):
+            raise HTTPException(400, detail=f"tile {name!r}: the only scales are @1x and @2x")
+        scale = int(suffix[0])
+    if ext not in ("mvt", "pbf", "png"):
+        raise HTTPException(400, detail=f"tile {name!r}: formats are .mvt (or .pbf) and .png")
+    try:
+        y = int(stem)
+    except ValueError:
+        raise HTTPException(400, detail=f"tile {name!r}: y must be a whole number") from None
+    return y, ("png" if ext == "png" else "mvt"), scale
+
+
+def check_access(spec: LayerSpec, principal: Principal, view: SnapshotView, z: int, x: int, y: int) -> None:
+    if not principal.can(spec.permission):
+        if principal is PUBLIC or principal.subject == "public":
+            raise HTTPException(401, detail="authentication required", headers={"WWW-Authenticate": "Bearer"})
+        raise HTTPException(403, detail=f"role(s) {sorted(principal.roles)} may not see layer {spec.id!r}")
+    scope = principal.view_scope()
+    if spec.source != "households" or scope is None:
+        return
+    wards = view.map.units["ward"]
+    groups = view.map.units["group"]
+    in_scope = set()
+    for unit in scope:
+        if unit in wards.pos:
+            in_scope.add(unit)
+        elif unit in groups.pos:
+            in_scope.add(str(groups.ward_ids[groups.pos[unit]]))
+        elif unit == view.gazetteer.city["unit_id"]:
+            return
+    touched = {str(wards.ids[i]) for i in wards.in_bbox(tile_lonlat_bounds(z, x, y))}
+    if not touched & in_scope:
+        raise HTTPException(403, detail=f"tile {z}/{x}/{y} lies outside your area")
+
+
+def etag_of(view: SnapshotView, audience_key: str) -> str:
+    geometry = hashlib.sha256(repr(view.map.fingerprint).encode()).hexdigest()[:8]
+    return f'W/"s{view.snapshot_id}-{geometry}-{audience_key}"'
+
+
+def not_modified(request: Request, etag: str) -> bool:
+    header = request.headers.get("if-none-match")
+    if not header:
+        return False
+    if header.strip() == "*":
+        return True
+    weak = etag.removeprefix("W/")
+    return any(t.strip().removeprefix("W/") == weak for t in header.split(","))
+
+
+async def view_for(request: Request, as_of: dt.date | None) -> SnapshotView:
+    holder: SnapshotHolder = request.app.state.snapshots
+    if as_of is None:
+        view = holder.view
+        if view is None:
+            raise HTTPException(503, detail="no risk snapshot has been published yet; run `riskmap score`")
+        return view
+    past = await run_in_threadpool(holder.view_at, as_of)
+    if past is None:
+        raise HTTPException(404, detail=f"no snapshot on or before {as_of.isoformat()}")
+    return past
+
+
+async def serve_tile(
+    request: Request,
+    principal: Principal,
+    layer: str,
+    z: int,
+    x: int,
+    y: int,
+    fmt: str = "mvt",
+    size: int = 256,
+    as_of: dt.date | None = None,
+) -> Response:
+    spec = layer_spec(layer)
+    try:
+        check_tile(z, x, y, MAX_SERVED_ZOOM)
+    except TileError as exc:
+        raise HTTPException(400, detail=str(exc)) from None
+    if fmt == "png" and size not in SIZES:
+        raise HTTPException(400, detail=f"raster tiles are {' or '.join(map(str, SIZES))} pixels")
+    view = await view_for(request, as_of)
+    check_access(spec, principal, view, z, x, y)
+    audience = Audience.of(principal)
+    key = audience.key(spec)
+    service: TileService = request.app.state.tiles
+    settings: ApiSettings = request.app.state.settings
+    etag = etag_of(view, key)
+    private = spec.source == "households" or audience.sees_small
+    headers = {
+        "ETag": etag,
+        "Cache-Control": f"{'private' if private else 'public'}, max-age={settings.public_cache_seconds}",
+        "Vary": "Accept-Encoding, Authorization",
+        "Access-Control-Expose-Headers": "ETag",
+    }
+    if not_modified(request, etag):
+        return Response(status_code=304, headers=headers)
+    if spec.source == "households" and z < HOUSEHOLD_MIN_ZOOM:
+        tile = Tile(b"", gzipped=False, empty=True, features=0)  # points start at zoom 15: nothing to draw
+    else:
+        cache_key = (view.snapshot_id, spec.id, key, z, x, y)
+
+        async def draw() -> Tile:
+            return finish(await vector_tile(view, spec, z, x, y, audience))
+
+        tile = await service.cache.get_or_render(cache_key, draw)
+    if fmt == "png":
+        return await _png(service, view, spec, key, z, x, y, size, tile, headers)
+    if tile.empty:
+        return Response(status_code=204, headers=headers)
+    if tile.gzipped and "gzip" in request.headers.get("accept-encoding", ""):
+        return Response(tile.body, media_type=MVT_TYPE, headers={**headers, "Content-Encoding": "gzip"})
+    body = gzip.decompress(tile.body) if tile.gzipped else tile.body
+    return Response(body, media_type=MVT_TYPE, headers=headers)
+
+
+async def _png(
+    service: TileService,
+    view: SnapshotView,
+    spec: LayerSpec,
+    key: str,
+    z: int,
+    x: int,
+    y: int,
+    size: int,
+    tile: Tile,
+    headers: dict[str, str],
+) -> Response:
+    if tile.empty:
+        return Response(empty_png(size), media_type="image/png", headers=headers)
+    colours = {lvl: view.colour(lvl) for lvl in range(0, view.profile.levels + 1)}
+
+    async def draw() -> Tile:
+        mvt = gzip.decompress(tile.body) if tile.gzipped else tile.body
+        png = await run_in_threadpool(paint, mvt, size, colours)
+        return Tile(png, gzipped=False, empty=False)
+
+    raster = await service.cache.get_or_render((view.snapshot_id, spec.id, key, z, x, y, "png", size), draw)
+    return Response(raster.body, media_type="image/png", headers=headers)
