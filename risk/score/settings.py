@@ -33,6 +33,7 @@ class ScoreSettings(BaseSettings):
     )
     household_profile: str = Field(default="riskmap-household")
     cell_profile: str = Field(default="riskmap-cell")
+    model_threads: int = Field(default=1, ge=1, description="threads for fitting and applying the model")
     model: str = Field(
         default="latest", description="model version to apply ('latest', 'none' or a version string)"
     )
