@@ -73,6 +73,14 @@ CELL_FEATURES = (
 )
 
 
+def _frame(f: dict[str, np.ndarray], names: tuple[str, ...], n: int) -> pd.DataFrame:
+    """One float32 block (no per-column copies when the model reads it back as a matrix)."""
+    out = np.empty((n, len(names)), dtype=np.float32)
+    for j, name in enumerate(names):
+        out[:, j] = f[name]
+    return pd.DataFrame(out, columns=list(names), copy=False)
+
+
 def _col(frame: pd.DataFrame | None, name: str, n: int) -> np.ndarray:
     if frame is None or name not in frame:
         return np.zeros(n)
@@ -171,7 +179,7 @@ def household_features(run: ScoreRun) -> pd.DataFrame:
     rate, growth = _city(run)
     f["city_rate_7d"] = np.full(n, rate)
     f["city_growth"] = np.full(n, growth)
-    return pd.DataFrame({k: f[k].astype(np.float32) for k in HOUSEHOLD_FEATURES})
+    return _frame(f, HOUSEHOLD_FEATURES, n)
 
 
 def cell_features(run: ScoreRun, unit_type: str) -> pd.DataFrame:
@@ -206,7 +214,7 @@ def cell_features(run: ScoreRun, unit_type: str) -> pd.DataFrame:
     rate, growth = _city(run)
     f["city_rate_7d"] = np.full(k, rate)
     f["city_growth"] = np.full(k, growth)
-    return pd.DataFrame({c: f[c].astype(np.float32) for c in CELL_FEATURES})
+    return _frame(f, CELL_FEATURES, k)
 
 
 def new_case_households(inputs: ScoreInputs, day: int, horizon: int = HORIZON_DAYS) -> np.ndarray:

@@ -154,8 +154,12 @@ class FittedModel:
     metrics: dict[str, Any] = field(default_factory=dict)
 
     def predict(self, X: pd.DataFrame) -> np.ndarray:
+        cols = list(self.features)
+        values = (
+            X.to_numpy(dtype=np.float32) if list(X.columns) == cols else X[cols].to_numpy(dtype=np.float32)
+        )
         with threadpool_limits(limits=model_threads()):
-            return self.estimator.predict_proba(X[list(self.features)])[:, 1]
+            return self.estimator.predict_proba(values)[:, 1]
 
 
 def fit(train: Dataset, calibration: Dataset, params: dict[str, Any] | None = None) -> FittedModel:
@@ -171,10 +175,10 @@ def fit(train: Dataset, calibration: Dataset, params: dict[str, Any] | None = No
         rng = np.random.default_rng(p.get("random_state", 0))
         train = train.take(train.y | (rng.random(len(train.y)) < NEGATIVE_SHARE))
     with threadpool_limits(limits=model_threads()):
-        clf = HistGradientBoostingClassifier(**p).fit(train.X, train.y)
-        cal = CalibratedClassifierCV(FrozenEstimator(clf), method="isotonic").fit(
-            calibration.X, calibration.y
-        )
+        xt = train.X[list(features)].to_numpy(dtype=np.float32)
+        xc = calibration.X[list(features)].to_numpy(dtype=np.float32)
+        clf = HistGradientBoostingClassifier(**p).fit(xt, train.y)
+        cal = CalibratedClassifierCV(FrozenEstimator(clf), method="isotonic").fit(xc, calibration.y)
     return FittedModel(
         train.kind,
         cal,

@@ -32,7 +32,7 @@ import datetime as dt
 import json
 import math
 import tomllib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
@@ -334,12 +334,19 @@ class Profile:
 
     def run(
         self,
-        metrics: pd.DataFrame,
+        metrics: pd.DataFrame | Mapping[str, Any],
         unit_type: str | None = None,
         neighbours: sp.csr_matrix | None = None,
     ) -> Evaluation:
-        """Evaluate every unit (row of `metrics`); `neighbours` is a units × units adjacency (CSR)."""
-        n = len(metrics)
+        """Evaluate every unit (row of `metrics`: a frame, or equal-length arrays by metric name);
+        `neighbours` is a units × units adjacency (CSR)."""
+        if isinstance(metrics, pd.DataFrame):
+            index = metrics.index
+            columns = metrics
+        else:
+            columns = metrics
+            index = pd.RangeIndex(len(next(iter(metrics.values()))) if len(metrics) else 0)
+        n = len(index)
         level = np.full(n, self.base_level, dtype=np.int16)
         band = level.copy()
         unknown = np.zeros(n, dtype=bool)
@@ -352,8 +359,8 @@ class Profile:
             for m in step.metrics:
                 if m == NEIGHBOUR_METRIC:
                     values[m] = _neighbour_max(np.clip(level, 1, self.levels), neighbours, n)
-                elif m in metrics.columns:
-                    values[m] = _numeric(metrics[m], step if step.kind == "matrix" else None)
+                elif m in columns:
+                    values[m] = _numeric(columns[m], step if step.kind == "matrix" else None)
                 elif step.optional or (step.kind == "matrix" and "assume" in step.params):
                     values[m] = np.full(n, np.nan)
                 else:
@@ -418,7 +425,7 @@ class Profile:
             outcomes.append(Outcome(step, values, effect, cond, evaluated, not_supplied))
         level = np.clip(level, 1, self.levels)
         level = np.where(unknown, UNKNOWN, level).astype(np.int8)
-        return Evaluation(self, level, outcomes, missing, metrics.index)
+        return Evaluation(self, level, outcomes, missing, index)
 
     def evaluate(
         self, metrics: pd.DataFrame, unit_type: str | None = None, neighbours: sp.csr_matrix | None = None
@@ -522,7 +529,10 @@ def _notice_text(r: dict[str, Any], lang: str) -> str:
     return f"Level {r.get('pending_level')} announced, in force from {when} (48 hours' notice)"
 
 
-def _numeric(col: pd.Series, matrix_step: Step | None) -> np.ndarray:
+def _numeric(col: pd.Series | np.ndarray, matrix_step: Step | None) -> np.ndarray:
+    if isinstance(col, np.ndarray) and col.dtype.kind in "biuf":
+        return col.astype(float, copy=False)
+    col = pd.Series(col) if not isinstance(col, pd.Series) else col
     if matrix_step is not None and not pd.api.types.is_numeric_dtype(col.dtype):
         cats = [str(c).lower() for c in matrix_step.params["categories"]]
         lookup = {c: float(i) for i, c in enumerate(cats)}

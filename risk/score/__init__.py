@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from geo.gazetteer import load_gazetteer
 from risk.profiles import Profile, load_profile
@@ -48,7 +50,7 @@ __all__ = [
 class ScoreResult:
     snapshot: SnapshotInfo | None
     levels: pd.DataFrame
-    households: pd.DataFrame | None
+    households: pa.Table | None  # household_levels rows (Arrow: millions of rows)
     run: ScoreRun | None = None
     timings: dict[str, float] = field(default_factory=dict)
 
@@ -64,7 +66,7 @@ class ScoreResult:
             else "not written"
         )
         units = ", ".join(f"{k} {v}" for k, v in lv["unit_type"].value_counts().sort_index().items())
-        hh = f"; {len(self.households)} households" if self.households is not None else ""
+        hh = f"; {self.households.num_rows} households" if self.households is not None else ""
         pending = int(lv["pending_level"].notna().sum()) if "pending_level" in lv else 0
         return (
             f"{head}: city level {int(city.iloc[0]) if len(city) else '—'}; wards per level {counts} "
@@ -129,7 +131,7 @@ def as_of_time(as_of: dt.date | dt.datetime) -> dt.datetime:
 
 def compute(
     inputs: ScoreInputs, as_of: dt.date | dt.datetime, config: ScoreConfig, geo: Geography
-) -> tuple[ScoreRun, pd.DataFrame, pd.DataFrame | None, dict[str, float]]:
+) -> tuple[ScoreRun, pd.DataFrame, pa.Table | None, dict[str, float]]:
     """Levels rows and household rows of one day, in memory (no store access)."""
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
@@ -240,10 +242,17 @@ def snapshot_stats(
         **run.stats(),
     }
     if households is not None:
+        per_level = pc.value_counts(households["level"]).to_pylist()
         stats["households"] = {
-            "rows": len(households),
-            "per_level": {str(k): int(v) for k, v in households["level"].value_counts().items()},
-            "flags": {c: int(households[c].sum()) for c in households.columns if c.startswith("flag_")},
+            "rows": households.num_rows,
+            "per_level": {
+                str(d["values"]): int(d["counts"]) for d in sorted(per_level, key=lambda d: d["values"])
+            },
+            "flags": {
+                c: int(pc.sum(pc.cast(households[c], pa.int64())).as_py() or 0)
+                for c in households.column_names
+                if c.startswith("flag_")
+            },
         }
     return stats
 

@@ -19,13 +19,22 @@ from typing import Any
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from geo.gazetteer import Gazetteer, version_on
 from risk.profiles import Evaluation, Profile
 from risk.score.hotspots import Hotspots, hotspots
 from risk.score.inputs import ScoreInputs, date_of
 from risk.score.jsontext import json_objects
-from risk.score.metrics import COUNTS, HouseholdCounts, empirical_bayes, household_counts, rates, unit_counts
+from risk.score.metrics import (
+    COUNTS,
+    HouseholdCounts,
+    empirical_bayes,
+    household_counts,
+    rates,
+    roll_up,
+    unit_counts,
+)
 from risk.score.status import PersonStatus, person_status
 from risk.score.unitinputs import UnitInputs
 from risk.score.units import (
@@ -35,6 +44,7 @@ from risk.score.units import (
     city_units,
     district_units,
     group_units,
+    parent_codes,
     polygon_neighbours,
     ward_units,
 )
@@ -157,6 +167,7 @@ class ScoreRun:
         self.profile = config.profile.for_province(config.province)
         self.results: dict[str, UnitResult] = {}
         self._metrics: dict[str, pd.DataFrame] = {}
+        self._counts: dict[str, pd.DataFrame] = {}
         self._hot: dict[str, Hotspots] = {}
         self.priors: dict[tuple[str, str], Any] = {}  # (unit type, window) → Smoothed (incremental updates)
         # Unit sets depend on the households only: runs of several days over the same inputs share them.
@@ -207,9 +218,14 @@ class ScoreRun:
                 out["district"] = d
         if len(inp.groups) and ("group" in want or "household" in want):
             out["group"] = group_units(inp, self.geo.groups)
-        for t in CELL_TYPES:
-            if t in want or (t == "h3_9" and "household" in want):
-                out[t] = cell_units(inp, int(t.split("_")[1]))
+        finer = None
+        for t in ("h3_10", "h3_9", "h3_8"):  # finest first: coarser cells are its parents
+            if (
+                t in want
+                or (t == "h3_9" and "household" in want)
+                or (finer is None and any(c in want for c in CELL_TYPES))
+            ):
+                finer = out[t] = cell_units(inp, int(t.split("_")[1]), finer)
         self.shared[key] = out
         return out
 
@@ -220,7 +236,7 @@ class ScoreRun:
         units = self.unitsets.get(unit_type)
         if units is None:
             return None
-        m = rates(unit_counts(units, self.counts))
+        m = rates(self.unit_counts(unit_type))
         if unit_type == "group" or unit_type in CELL_TYPES:
             self._smooth(m, units)
         if unit_type not in CELL_TYPES and len(self.inputs_today):
@@ -230,6 +246,22 @@ class ScoreRun:
                     m[c] = extra[c].to_numpy()
         self._metrics[unit_type] = m
         return m
+
+    def unit_counts(self, unit_type: str) -> pd.DataFrame:
+        """Counts of one unit type: from households for wards, groups and the finest cells; rolled up
+        from wards (city, districts) and from finer cells (coarser cells)."""
+        if unit_type in self._counts:
+            return self._counts[unit_type]
+        units = self.unitsets[unit_type]
+        finer = {"h3_9": "h3_10", "h3_8": "h3_9"}.get(unit_type)
+        if unit_type in ("city", "district") and units.ward_code is not None:
+            out = roll_up(self.unit_counts("ward"), units.ward_code, units)
+        elif finer in self.unitsets:
+            out = roll_up(self.unit_counts(finer), parent_codes(self.unitsets[finer], units), units)
+        else:
+            out = unit_counts(units, self.counts)
+        self._counts[unit_type] = out
+        return out
 
     def neighbours(self, unit_type: str) -> Any:
         """Adjacency of the units of a type (cells: H3 ring 1; wards and groups: touching polygons)."""
@@ -400,29 +432,28 @@ class ScoreRun:
         return out
 
     @cached_property
-    def household_metrics(self) -> pd.DataFrame:
+    def household_metrics(self) -> dict[str, np.ndarray]:
+        """Per household, the metrics of the household profile (arrays, views of the count matrix)."""
         c = self.counts
-        m = pd.DataFrame(
-            {
-                name: c.col(name)
-                for name in (
-                    "population",
-                    "older",
-                    "elderly",
-                    "comorbid",
-                    "unvaccinated",
-                    "active_f0",
-                    "positive_tests_7d",
-                    "f1_quarantined",
-                    "f1_home",
-                    "vulnerable_unvaccinated",
-                    "elderly50_under_vaccinated",
-                    "booster_due",
-                    "lockdown_cases_14d",
-                )
-            }
-        )
-        m["neighbourhood_level"] = self.neighbourhood_level.astype(float)
+        m = {
+            name: c.col(name)
+            for name in (
+                "population",
+                "older",
+                "elderly",
+                "comorbid",
+                "unvaccinated",
+                "active_f0",
+                "positive_tests_7d",
+                "f1_quarantined",
+                "f1_home",
+                "vulnerable_unvaccinated",
+                "elderly50_under_vaccinated",
+                "booster_due",
+                "lockdown_cases_14d",
+            )
+        }
+        m["neighbourhood_level"] = self.neighbourhood_level.astype(np.float32)
         prob = self.model_probabilities("household")
         if prob is not None:
             m["model_probability"] = prob
@@ -442,13 +473,13 @@ class ScoreRun:
             out[ok] = gm["lockdown_cases_14d"].to_numpy()[code[ok]] > 0
         return out
 
-    def household_rows(self, idx: np.ndarray | None = None) -> pd.DataFrame:
+    def household_rows(self, idx: np.ndarray | None = None) -> pa.Table:
         """Rows of the `household_levels` table (typed columns), for all households or positions `idx`."""
         ev = self.household_evaluation
         m = self.household_metrics
         lockdown = self.group_lockdown()
         if idx is not None:
-            ev, m, lockdown = ev.take(idx), m.iloc[idx], lockdown[idx]
+            ev, m, lockdown = ev.take(idx), {k: v[idx] for k, v in m.items()}, lockdown[idx]
         return household_table(self.inputs, m, ev, lockdown, idx)
 
     # -- rows of the levels table ------------------------------------------------------------------------
@@ -490,36 +521,45 @@ class ScoreRun:
 
 def household_table(
     inp: ScoreInputs,
-    m: pd.DataFrame,
+    m: dict[str, np.ndarray],
     ev: Evaluation,
     group_lockdown: np.ndarray,
     idx: np.ndarray | None = None,
-) -> pd.DataFrame:
-    """`household_levels` rows from household metrics and their evaluation (`idx`: household positions)."""
+) -> pa.Table:
+    """`household_levels` rows (an Arrow table: no pandas copy of millions of rows) from household
+    metrics and their evaluation; `idx`: the household positions of the rows (all when None)."""
     pos = np.arange(inp.n_households) if idx is None else np.asarray(idx)
     n = len(pos)
-    ward_ids = np.asarray(inp.wards, dtype=object)
-    group_ids = np.asarray(inp.groups, dtype=object)
-    hw, hg = inp.hh_ward[pos], inp.hh_group[pos]
 
-    def ids(codes: np.ndarray, names: np.ndarray) -> pd.arrays.ArrowStringArray:
+    def ids(codes: np.ndarray, names: pd.Index) -> pa.Array:
         if not len(names):
-            return pd.array([None] * n, dtype="str")
-        return pd.array(np.where(codes >= 0, names[np.maximum(codes, 0)], None), dtype="str")
+            return pa.nulls(n, pa.string())
+        dictionary = pa.array(list(names), pa.string())
+        return pa.DictionaryArray.from_arrays(pa.array(codes, pa.int32(), mask=codes < 0), dictionary).cast(
+            pa.string()
+        )
 
     def i16(col: str) -> np.ndarray:
-        return np.minimum(m[col].to_numpy(), 32767).astype(np.int16)
+        return np.minimum(np.asarray(m[col]), 32767).astype(np.int16)
 
-    f0 = m["active_f0"].to_numpy() > 0
-    return pd.DataFrame(
+    def gt0(col: str) -> np.ndarray:
+        return np.asarray(m[col]) > 0
+
+    f0 = gt0("active_f0")
+    prob = (
+        np.asarray(m["model_probability"], dtype=np.float32)
+        if "model_probability" in m
+        else np.full(n, np.nan, dtype=np.float32)
+    )
+    return pa.table(
         {
             "household_id": inp.household_id[pos],
-            "ward_id": ids(hw, ward_ids),
-            "group_id": ids(hg, group_ids),
+            "ward_id": ids(inp.hh_ward[pos], inp.wards),
+            "group_id": ids(inp.hh_group[pos], inp.groups),
             "h3_9": inp.hh_cells[9][pos],
             "h3_10": inp.hh_cells[10][pos],
             "level": ev.level,
-            "neighbourhood_level": m["neighbourhood_level"].to_numpy().astype(np.int8),
+            "neighbourhood_level": np.asarray(m["neighbourhood_level"]).astype(np.int8),
             "reasons": ev.applied_bits(),
             "members": i16("population"),
             "older": i16("older"),
@@ -533,15 +573,13 @@ def household_table(
             "elderly50_under_vaccinated": i16("elderly50_under_vaccinated"),
             "booster_due": i16("booster_due"),
             "flag_f0": f0,
-            "flag_f1": m["f1_quarantined"].to_numpy() > 0,
-            "flag_positive": m["positive_tests_7d"].to_numpy() > 0,
-            "flag_elderly_unvaccinated": m["vulnerable_unvaccinated"].to_numpy() > 0,
-            "flag_booster_due": m["booster_due"].to_numpy() > 0,
+            "flag_f1": gt0("f1_quarantined"),
+            "flag_positive": gt0("positive_tests_7d"),
+            "flag_elderly_unvaccinated": gt0("vulnerable_unvaccinated"),
+            "flag_booster_due": gt0("booster_due"),
             # welfare support: F0 or F1 isolated at home, or a lockdown in the group (14 days)
-            "flag_support": f0 | (m["f1_home"].to_numpy() > 0) | group_lockdown,
-            "model_probability": m["model_probability"].to_numpy(dtype=np.float32)
-            if "model_probability" in m
-            else np.full(n, np.nan, dtype=np.float32),
+            "flag_support": f0 | gt0("f1_home") | group_lockdown,
+            "model_probability": pa.array(prob, mask=np.isnan(prob)),
         }
     )
 

@@ -27,16 +27,19 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from risk.score.compute import CELL_TYPES, ScoreRun, UnitResult, household_table, rows_of
 from risk.score.inputs import (
-    BOOSTER_KINDS,
+    DOSE_KINDS,
     FOUND_IN,
     FOUND_UNKNOWN,
     ONE_DOSE_COMPLETE,
     Events,
     ScoreInputs,
+    _codes,
     _days,
+    dose_kinds,
 )
 from risk.score.metrics import COUNTS, HouseholdCounts, household_counts, rates, smooth_with
 from risk.score.snapshots import apply_notice, resolve_snapshot
@@ -72,9 +75,14 @@ class IncrementalScorer:
         hh_sorted = inp.person_hh[order]
         self.members_order = order
         self.members_start = np.searchsorted(hh_sorted, np.arange(inp.n_households + 1))
-        self.extra: list[Events] = []  # events added since the full run, per kind in KINDS order
-        self.extra_by_kind: dict[str, list[Events]] = {k: [] for k in KINDS}
-        self.levels_now = {t: r.evaluation.level.copy() for t, r in run.results.items()}
+        self.extra_by_kind: dict[str, list[Events]] = {k: [] for k in KINDS}  # events since the full run
+        # The full run's events sorted by person, to gather one household's history in microseconds.
+        self.base = {
+            "dose": inp.doses.sorted(),
+            "test": inp.tests.sorted(),
+            "case": inp.cases,
+            "contact": inp.contacts,
+        }
 
     @classmethod
     def from_store(
@@ -103,9 +111,9 @@ class IncrementalScorer:
             day = _days(r["event_date"])
             if kind == "dose":
                 attrs = {
-                    "janssen": r["vaccine"].isin(ONE_DOSE_COMPLETE).to_numpy(dtype=bool),
-                    "booster": r["dose_kind"].isin(BOOSTER_KINDS).to_numpy(dtype=bool),
-                    "second": (r["dose_kind"] == "mui_2").to_numpy(dtype=bool),
+                    "kind": dose_kinds(
+                        _codes(r["dose_kind"], DOSE_KINDS), _codes(r["vaccine"], ONE_DOSE_COMPLETE) >= 0
+                    )
                 }
             elif kind == "test":
                 attrs = {"positive": (r["result"] == "positive").to_numpy(dtype=bool)}
@@ -219,7 +227,8 @@ class IncrementalScorer:
         t = time.perf_counter()
         level_rows = self._level_rows(changed_units)
         info = None
-        if len(level_rows) or len(hh_rows):
+        n_hh = 0 if hh_rows is None else hh_rows.num_rows
+        if len(level_rows) or n_hh:
             prev = resolve_snapshot(
                 self.store,
                 self.snapshot.snapshot_id,
@@ -239,15 +248,15 @@ class IncrementalScorer:
                 stats={
                     "delta": True,
                     "events": int(n_events),
-                    "households": len(hh_rows),
+                    "households": n_hh,
                     "units": {k: len(v) for k, v in changed_units.items() if len(v)},
                     "kept_from_full_run": ["hotspots", "model_probability", "smoothing_priors"],
                 },
             )
-            tables: dict[str, pd.DataFrame] = {}
+            tables: dict[str, pd.DataFrame | pa.Table] = {}
             if len(level_rows):
                 tables["levels"] = level_rows
-            if len(hh_rows):
+            if n_hh:
                 tables["household_levels"] = hh_rows
             info = self.store.write_snapshot(info, tables)
             if publish:
@@ -294,7 +303,7 @@ class IncrementalScorer:
             ev = Events(local_person.get_indexer(ev.person).astype(np.int32), ev.day, ev.attrs)
             return ev.sorted()
 
-        cases = gather(inp.cases, self.extra_by_kind["case"])
+        cases = gather(self.base["case"], self.extra_by_kind["case"])
         # one case per person: the earliest report
         if len(cases):
             first = np.ones(len(cases), dtype=bool)
@@ -311,10 +320,10 @@ class IncrementalScorer:
             person_hh=local_hh.get_indexer(inp.person_hh[members]).astype(np.int32),
             birth_year=inp.birth_year[members],
             comorbid=inp.comorbid[members],
-            doses=gather(inp.doses, self.extra_by_kind["dose"]),
+            doses=gather(self.base["dose"], self.extra_by_kind["dose"]),
             cases=cases,
-            tests=gather(inp.tests, self.extra_by_kind["test"]),
-            contacts=gather(inp.contacts, self.extra_by_kind["contact"]),
+            tests=gather(self.base["test"], self.extra_by_kind["test"]),
+            contacts=gather(self.base["contact"], self.extra_by_kind["contact"]),
         )
         p = self.run.config.household_profile.params
         status = person_status(
@@ -392,18 +401,16 @@ class IncrementalScorer:
         moved = np.flatnonzero(new_nb != old_nb)
         idx = np.union1d(households, moved).astype(np.int64)
         hm = run.household_metrics
-        hm.loc[idx, "neighbourhood_level"] = new_nb[idx].astype(float)
-        for name in hm.columns:
-            if name in COUNTS:
-                hm.loc[idx, name] = self.counts.values[idx, COUNTS.index(name)]
+        hm["neighbourhood_level"][idx] = new_nb[idx]
+        # the other household metrics are views of the count matrix, updated in place already
         return idx
 
-    def _household_rows(self, idx: np.ndarray) -> pd.DataFrame:
+    def _household_rows(self, idx: np.ndarray) -> pa.Table | None:
         run = self.run
         if not len(idx):
-            return pd.DataFrame()
-        hm = run.household_metrics.iloc[idx]
-        ev = run.config.household_profile.run(hm.reset_index(drop=True), "household")
+            return None
+        hm = {k: np.asarray(v)[idx] for k, v in run.household_metrics.items()}
+        ev = run.config.household_profile.run(hm, "household")
         lockdown = run.group_lockdown()[idx]
         return household_table(run.inputs, hm, ev, lockdown, idx)
 

@@ -1,10 +1,12 @@
 """Each person's status at an as-of date, vectorised: age group, vaccination, infection, quarantine, tests.
 
-Vaccination: `full` means a complete primary series (two doses, a dose recorded as `mui_2`, or one
-Janssen dose); `boosted` a dose recorded as a booster (`bo_sung`, `nhac_lai_*`) or a third dose; a
-booster is due for people aged >= 50 or comorbid whose primary series was completed more than
-`booster_days` ago and who have no booster (HCMC, December 2021). Events after the as-of date are
-invisible: the same function gives the status on any past day.
+Vaccination, from the doses' recorded kinds (so a dose reported by two sites does not count twice):
+`one_dose`: any dose; `full` (complete primary series): a second dose (`mui_2`), a booster, a Janssen
+dose, or two doses of which at least one has no stated kind; `boosted`: a booster (`bo_sung`,
+`nhac_lai_*`), or a dose after a Janssen dose, or three doses with no stated kind. A booster is due for
+people aged >= 50 or comorbid whose primary series was completed more than `booster_days` ago (its last
+dose) and who have no booster (HCMC, December 2021). Events after the as-of date are invisible: the same
+function gives the status on any past day.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from risk.score.inputs import FOUND_UNKNOWN, Events, ScoreInputs
+from risk.score.inputs import BOOSTER, FOUND_UNKNOWN, JANSSEN, SECOND, UNSTATED, Events, ScoreInputs
 
 ADULT_AGE = 18
 OLDER_AGE = 50
@@ -68,6 +70,15 @@ def last_per_person(ev: Events, mask: np.ndarray, n: int) -> np.ndarray:
     return out
 
 
+def max_day_per_person(ev: Events, mask: np.ndarray, n: int) -> np.ndarray:
+    """Day of each person's latest masked event (any order); NEVER when none."""
+    out = np.full(n, NEVER, dtype=np.int32)
+    p = ev.person[mask]
+    ok = p >= 0
+    np.maximum.at(out, p[ok], ev.day[mask][ok])
+    return out
+
+
 def count_per_person(ev: Events, mask: np.ndarray, n: int) -> np.ndarray:
     p = ev.person[mask]
     p = p[p >= 0]
@@ -95,16 +106,18 @@ def person_status(
 
     d = inputs.doses
     seen = d.day <= day
+    kind = d.attrs["kind"]
     doses = count_per_person(d, seen, n).astype(np.int16)
-    janssen = count_per_person(d, seen & d.attrs["janssen"], n) > 0
-    booster = count_per_person(d, seen & d.attrs["booster"], n) > 0
-    second = count_per_person(d, seen & d.attrs["second"], n) > 0
-    last_dose = last_per_person(d, seen, n)
+    second = count_per_person(d, seen & (kind == SECOND), n) > 0
+    booster = count_per_person(d, seen & (kind == BOOSTER), n) > 0
+    janssen = count_per_person(d, seen & (kind == JANSSEN), n) > 0
+    unstated = count_per_person(d, seen & (kind == UNSTATED), n)
     one_dose = doses >= 1
-    full = (doses >= 2) | janssen | second
-    boosted = booster | (doses >= 3) | (janssen & (doses >= 2))
+    full = second | booster | janssen | ((unstated >= 1) & (doses >= 2))
+    boosted = booster | (janssen & (doses >= 2)) | ((unstated >= 1) & (doses >= 3))
+    last_primary = max_day_per_person(d, seen & (kind != BOOSTER), n)
     booster_due = (
-        (older | comorbid) & full & ~boosted & (last_dose != NEVER) & (last_dose <= day - booster_days)
+        (older | comorbid) & full & ~boosted & (last_primary != NEVER) & (last_primary <= day - booster_days)
     )
 
     c = inputs.cases
