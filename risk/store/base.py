@@ -106,6 +106,12 @@ class Store(Protocol):
     ) -> pd.DataFrame:
         """Rows matching every filter (AND), in no particular order; keys are not enforced by any backend."""
 
+    def read_arrow(
+        self, table: str, *, columns: Sequence[str] | None = None, filters: Iterable[Filter] = ()
+    ) -> pa.Table:
+        """As `read_table`, as an Arrow table in the declared schema (no pandas: for columnar readers of
+        tens of millions of rows, such as scoring)."""
+
     def count(self, table: str, *, filters: Iterable[Filter] = ()) -> int:
         """Rows of a (non-snapshot) table matching every filter."""
 

@@ -315,12 +315,19 @@ class EmbeddedStore:
     def read_table(
         self, table: str, *, columns: Sequence[str] | None = None, filters: Iterable[Filter] = ()
     ) -> pd.DataFrame:
+        return to_frame(
+            table_spec(table, snapshot=False), self.read_arrow(table, columns=columns, filters=filters)
+        )
+
+    def read_arrow(
+        self, table: str, *, columns: Sequence[str] | None = None, filters: Iterable[Filter] = ()
+    ) -> pa.Table:
         t = table_spec(table, snapshot=False)
         filters = list(filters)
         for attempt in range(3):  # a concurrent replace may collect a file we just listed
             files = [self.path / f for f in self._segments(table)]
             try:
-                return to_frame(t, self._read_files(t, files, columns, filters))
+                return self._read_files(t, files, columns, filters)
             except FileNotFoundError:
                 if attempt == 2:
                     raise

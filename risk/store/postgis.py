@@ -788,6 +788,12 @@ class PostgisStore:
         t = table_spec(table, snapshot=False)
         return to_frame(t, self._read(t, columns, check_filters(t, filters)))
 
+    def read_arrow(
+        self, table: str, *, columns: Sequence[str] | None = None, filters: Iterable[Filter] = ()
+    ) -> pa.Table:
+        t = table_spec(table, snapshot=False)
+        return self._read(t, columns, check_filters(t, filters))
+
     def count(self, table: str, *, filters: Iterable[Filter] = ()) -> int:
         t = table_spec(table, snapshot=False)
         return self._count(t, _where(t, check_filters(t, filters)))

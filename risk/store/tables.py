@@ -296,8 +296,10 @@ LEVELS = TableSpec(
     indexes=(("snapshot_id", "unit_type", "level"),),
 )
 
-# Household levels (riskmap's own household scheme) in their own typed table: millions of rows per
-# snapshot. A delta snapshot (stats["delta"]) holds only the households that changed.
+# Household levels (riskmap's own scheme, `riskmap-household`): typed columns, no JSON, because a city has
+# millions of households. `reasons` is a bit mask of the household profile's steps that fired (bit i = step
+# i in profile order; the profile id and version are in the snapshot's stats["profiles"]["household"]);
+# the count columns are the metrics the steps read; `flag_*` drive follow-up and welfare-support lists.
 HOUSEHOLD_LEVELS = TableSpec(
     "household_levels",
     _schema(
@@ -305,18 +307,54 @@ HOUSEHOLD_LEVELS = TableSpec(
         ("household_id", I64),
         ("ward_id", STR),
         ("group_id", STR),
+        ("h3_9", U64),
+        ("h3_10", U64),
         ("level", I8),
-        ("profile", STR),
-        ("profile_version", STR),
-        ("flags", STR),
-        ("metrics", STR),
-        ("reasons", STR),
-        ("pending_level", I8),
-        ("pending_effective_at", TS),
+        ("neighbourhood_level", I8),
+        ("reasons", I64),
+        ("members", I16),
+        ("older", I16),
+        ("elderly", I16),
+        ("comorbid", I16),
+        ("unvaccinated", I16),
+        ("active_f0", I16),
+        ("positive_tests_7d", I16),
+        ("f1_quarantined", I16),
+        ("vulnerable_unvaccinated", I16),
+        ("elderly50_under_vaccinated", I16),
+        ("booster_due", I16),
+        ("flag_f0", BOOL),
+        ("flag_f1", BOOL),
+        ("flag_positive", BOOL),
+        ("flag_elderly_unvaccinated", BOOL),
+        ("flag_booster_due", BOOL),
+        ("flag_support", BOOL),
+        ("model_probability", F32),
     ),
     key=("snapshot_id", "household_id"),
     snapshot=True,
-    indexes=(("snapshot_id", "ward_id"),),
+    indexes=(("snapshot_id", "ward_id", "level"),),
+)
+
+# Trained risk models (risk.model): append-only registry. A snapshot names the model it applied
+# (stats["model"]: model_id, version, sha256); the artifact is the fitted scikit-learn estimator, pickled.
+MODELS = TableSpec(
+    "models",
+    _schema(
+        ("model_id", STR),
+        ("version", STR),
+        ("kind", STR),
+        ("trained_at", TS),
+        ("train_from", DATE),
+        ("train_to", DATE),
+        ("features", STR),
+        ("params", STR),
+        ("metrics", STR),
+        ("sha256", STR),
+        ("artifact", pa.binary()),
+    ),
+    key=("model_id",),
+    indexes=(("kind", "trained_at"),),
 )
 
 TABLES: dict[str, TableSpec] = {
@@ -334,6 +372,7 @@ TABLES: dict[str, TableSpec] = {
         MAP_UNITS,
         LEVELS,
         HOUSEHOLD_LEVELS,
+        MODELS,
     )
 }
 
