@@ -15,6 +15,7 @@ from api.routers import ROUTERS
 from api.routers.mappage import STATIC
 from api.settings import ApiSettings, api_settings
 from api.snapshot import SnapshotHolder
+from api.trust import install as install_trust
 from risk.store import Store, open_store
 
 DESCRIPTION = """
@@ -62,4 +63,5 @@ def create_app(store: Store | None = None, settings: ApiSettings | None = None) 
         app.include_router(router)
     app.mount("/static/app", StaticFiles(directory=STATIC), name="app-static")
     mount_assets(app)
+    install_trust(app)  # authentication, limits, audit, metrics, JSON logs (api/trust)
     return app

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Depends, Request, Response
 
 from api.deps import View
+from api.security import VIEW_AGGREGATE, require
 
-router = APIRouter(prefix="/v1/geojson", tags=["geojson"])
+router = APIRouter(prefix="/v1/geojson", tags=["geojson"], dependencies=[Depends(require(VIEW_AGGREGATE))])
 
 
 @router.get(

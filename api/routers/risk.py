@@ -5,11 +5,12 @@ from __future__ import annotations
 from typing import Annotated
 
 import orjson
-from fastapi import APIRouter, HTTPException, Query, Response
+from fastapi import APIRouter, Depends, HTTPException, Query, Response
 
 from api.deps import View
+from api.security import VIEW_RISK, require
 
-router = APIRouter(prefix="/v1", tags=["risk"])
+router = APIRouter(prefix="/v1", tags=["risk"], dependencies=[Depends(require(VIEW_RISK))])
 
 EXAMPLE = {
     "level": 2,

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 
 from api.deps import Holder, View
+from api.security import VIEW_AGGREGATE, require
 
-router = APIRouter(prefix="/v1/snapshots", tags=["snapshots"])
+router = APIRouter(
+    prefix="/v1/snapshots", tags=["snapshots"], dependencies=[Depends(require(VIEW_AGGREGATE))]
+)
 
 
 @router.get("/current", summary="The snapshot currently served")
