@@ -232,10 +232,9 @@ def require(permission: str, *, audit: str | None = None) -> Callable[..., Any]:
     return check
 
 
-def declared_permissions(route: Any) -> set[str]:
-    """The permissions a route declares through `require` (anywhere in its dependency tree)."""
+def _dependant_permissions(dependant: Any) -> set[str]:
     out: set[str] = set()
-    stack = [getattr(route, "dependant", None)]
+    stack = [dependant]
     while stack:
         dep = stack.pop()
         if dep is None:
@@ -244,4 +243,49 @@ def declared_permissions(route: Any) -> set[str]:
         if p:
             out.add(p)
         stack.extend(dep.dependencies)
+    return out
+
+
+def declared_permissions(route: Any) -> set[str]:
+    """The permissions a route declares through `require` (anywhere in its dependency tree)."""
+    return _dependant_permissions(getattr(route, "dependant", None))
+
+
+@dataclass(frozen=True)
+class RouteInfo:
+    """One HTTP operation of an app, with the permissions it declares (see `app_routes`)."""
+
+    methods: frozenset[str]
+    path: str
+    permissions: frozenset[str]
+    route: Any  # the APIRoute, or another Starlette route (mounts, docs)
+
+
+def app_routes(
+    routes: Iterable[Any], prefix: str = "", extra: frozenset[str] = frozenset()
+) -> list[RouteInfo]:
+    """Every route of an app, through included routers (FastAPI ≥ 0.16x wraps them), each with the
+    permissions its own dependencies and those of the routers including it declare."""
+    from fastapi.routing import APIRoute
+
+    out: list[RouteInfo] = []
+    for r in routes:
+        original = getattr(r, "original_router", None)
+        if original is not None:  # an included router: its context adds a prefix and dependencies
+            ctx = getattr(r, "include_context", None)
+            deps = {
+                p
+                for d in getattr(ctx, "dependencies", None) or []
+                if (p := getattr(d.dependency, "riskmap_permission", None))
+            }
+            out += app_routes(original.routes, prefix + (getattr(ctx, "prefix", "") or ""), extra | deps)
+        elif isinstance(r, APIRoute):
+            perms = frozenset(declared_permissions(r) | extra)
+            out.append(RouteInfo(frozenset(r.methods), prefix + r.path, perms, r))
+        else:
+            out.append(
+                RouteInfo(
+                    frozenset(getattr(r, "methods", None) or ()), prefix + getattr(r, "path", ""), extra, r
+                )
+            )
     return out
