@@ -127,12 +127,12 @@ class Authenticator:
                 principal, until = self._from_jwt(token)
         except PermissionError as exc:
             self._remember(self._bad, digest, (str(exc), time.time() + 10))
-            self._record("auth.failed", "-", "denied", ip, {"reason": str(exc)})
+            self._record("auth.failed", "anonymous", "-", "denied", ip, {"reason": str(exc)})
             raise
         self._remember(self._ok, digest, (principal, until, self._stamp(principal)))
         if digest not in self._seen:
             self._seen.add(digest)
-            self._record("auth.login", principal.subject, "ok", ip, {"via": principal.via})
+            self._record("auth.login", principal.subject, principal.via, "ok", ip, {"via": principal.via})
         return principal
 
     @staticmethod
@@ -142,9 +142,10 @@ class Authenticator:
         while len(cache) > CACHE_SIZE:
             cache.popitem(last=False)
 
-    def _record(self, action: str, target: str, outcome: str, ip: str, detail: dict[str, Any]) -> None:
+    def _record(
+        self, action: str, actor: str, target: str, outcome: str, ip: str, detail: dict[str, Any]
+    ) -> None:
         if self.audit is not None:
-            actor = detail.get("via") or "anonymous"
             self.audit.record(
                 actor=actor, action=action, target=target, outcome=outcome, ip=ip, detail=detail
             )
