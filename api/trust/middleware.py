@@ -1,8 +1,9 @@
 """One ASGI middleware around every request: limits, request ids, staleness headers, metrics, access log,
 audit entries, and clean errors.
 
-- A query string over `max_query_chars` gets 414, a body over `max_body_bytes` 413 (by Content-Length,
-  or counted while it streams), a malformed Content-Length 400: before any route runs.
+- Headers over `max_headers` or `max_header_bytes` get 431, a query string over `max_query_chars` 414, a
+  body over `max_body_bytes` 413 (by Content-Length before any route runs, or counted while it streams),
+  a malformed Content-Length 400.
 - Every answer carries `X-Request-ID` and, while the store is unreachable and the last snapshot is being
   served, `X-Riskmap-Stale: true` and a `Warning: 110` header.
 - An exception no route handled becomes a JSON 500 naming the request id; the traceback goes to the
@@ -27,10 +28,6 @@ errors = logging.getLogger("riskmap.errors")
 _REQUEST_ID = re.compile(rb"^[A-Za-z0-9._-]{1,64}$")
 
 
-class BodyTooLarge(Exception):
-    pass
-
-
 class TrustMiddleware:
     def __init__(
         self, app: Any, *, settings: Any, metrics: Any = None, audit: Any = None, holder: Any = None
@@ -51,6 +48,7 @@ class TrustMiddleware:
         rid = rid_raw.decode() if _REQUEST_ID.match(rid_raw) else uuid.uuid4().hex[:16]
         status = 0
         started = False
+        replied = False  # this middleware answered (body too large): the app's own answer is dropped
         extra = [(b"x-request-id", rid.encode())]
         if self.holder is not None and getattr(self.holder, "stale", False):
             extra += [
@@ -58,8 +56,10 @@ class TrustMiddleware:
                 (b"warning", b'110 riskmap "store unreachable: last snapshot"'),
             ]
 
-        async def send_wrapped(message: dict[str, Any]) -> None:
+        async def send_wrapped(message: dict[str, Any], *, own: bool = False) -> None:
             nonlocal status, started
+            if replied and not own:
+                return
             if message["type"] == "http.response.start":
                 status, started = message["status"], True
                 message["headers"] = [*message.get("headers", []), *extra]
@@ -84,6 +84,17 @@ class TrustMiddleware:
         if self.metrics is not None:
             self.metrics.in_flight.inc()
         try:
+            raw_headers = scope.get("headers") or []
+            if (
+                len(raw_headers) > self.s.max_headers
+                or sum(len(k) + len(v) for k, v in raw_headers) > self.s.max_header_bytes
+            ):
+                await reply(
+                    431,
+                    f"request headers over {self.s.max_headers} or {self.s.max_header_bytes} bytes",
+                    "headers",
+                )
+                return
             if len(scope.get("query_string", b"")) > self.s.max_query_chars:
                 await reply(
                     414, f"query string longer than {self.s.max_query_chars} characters", "uri_too_long"
@@ -101,18 +112,20 @@ class TrustMiddleware:
             limit = self.s.max_body_bytes
 
             async def receive_counted() -> dict[str, Any]:
-                nonlocal received
+                nonlocal received, replied
+                if replied:
+                    return {"type": "http.disconnect"}
                 message = await receive()
                 if message["type"] == "http.request":
                     received += len(message.get("body", b""))
-                    if received > limit:
-                        raise BodyTooLarge
+                    if received > limit:  # streamed past the limit: answer now, the app sees a disconnect
+                        if not started:
+                            await reply(413, f"request body over {self.s.max_body_bytes} bytes", "too_large")
+                        replied = True
+                        return {"type": "http.disconnect"}
                 return message
 
             await self.app(scope, receive_counted, send_wrapped)
-        except BodyTooLarge:
-            if not started:
-                await reply(413, f"request body over {self.s.max_body_bytes} bytes", "too_large")
         except Exception:
             errors.exception("unhandled error", extra={"request_id": rid, "path": scope.get("path")})
             if not started:

@@ -17,6 +17,8 @@ class TrustSettings(BaseSettings):
     rate_per_ip_s: float = Field(default=50.0, gt=0, description="requests/s per IP address for the public")
     burst_s: float = Field(default=2.0, gt=0, description="a caller may burst this many seconds of its rate")
     max_body_bytes: int = Field(default=64 << 20, ge=1024, description="larger request bodies get 413")
+    max_headers: int = Field(default=100, ge=10, description="more request headers get 431")
+    max_header_bytes: int = Field(default=32 * 1024, ge=1024, description="larger request headers get 431")
     max_query_chars: int = Field(default=4096, ge=256, description="longer query strings get 414")
     json_logs: bool = Field(default=True, description="one JSON object per log line (riskmap.* and access)")
     access_log: bool = Field(default=True, description="log every request (method, route, status, ms)")
