@@ -45,7 +45,7 @@ def test_json_logs_and_request_ids(trust_city: TrustCity, caplog) -> None:
     with TestClient(app) as c, caplog.at_level(logging.INFO, logger="riskmap.access"):
         r = c.get("/healthz", headers={"X-Request-ID": "req-42"})
         assert r.headers["x-request-id"] == "req-42"
-        assert len(c.get("/healthz", headers={"X-Request-ID": "bad id \"x\""}).headers["x-request-id"]) == 16
+        assert len(c.get("/healthz", headers={"X-Request-ID": 'bad id "x"'}).headers["x-request-id"]) == 16
     record = next(r for r in caplog.records if getattr(r, "request_id", None) == "req-42")
     line = json.loads(JsonFormatter().format(record))
     assert line["logger"] == "riskmap.access" and line["status"] == 200 and line["route"] == "/healthz"
