@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
@@ -78,21 +75,20 @@ def _seed(store: Store) -> None:
     assert audit.verify(store).ok
 
 
-def _cli_verify(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [str(Path(sys.executable).with_name("riskmap")), "audit", "verify"],
-        env={**os.environ, **env},
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+def _cli_verify(path: Path):
+    """`riskmap audit verify` on an embedded store, in this process (typer's runner)."""
+    from typer.testing import CliRunner
+
+    from api.cli import app
+
+    env = {"RISKMAP_STORE_BACKEND": "embedded", "RISKMAP_STORE_PATH": str(path)}
+    return CliRunner().invoke(app, ["audit", "verify"], env=env)
 
 
 def test_tampering_is_detected_on_the_embedded_store(tmp_path: Path) -> None:
     store = EmbeddedStore(tmp_path / "store")
     _seed(store)
-    env = {"RISKMAP_STORE_BACKEND": "embedded", "RISKMAP_STORE_PATH": str(tmp_path / "store")}
-    assert _cli_verify(env).returncode == 0
+    assert _cli_verify(tmp_path / "store").exit_code == 0
     log = store.read_table("audit_log").sort_values("seq").reset_index(drop=True)
 
     edited = log.copy()
@@ -100,8 +96,8 @@ def test_tampering_is_detected_on_the_embedded_store(tmp_path: Path) -> None:
     store.write_tables({"audit_log": edited}, mode="replace")
     v = audit.verify(store)
     assert not v.ok and any("entry 3: content changed" in p for p in v.problems)
-    r = _cli_verify(env)
-    assert r.returncode == 1 and "entry 3" in r.stderr and "Traceback" not in r.stderr
+    r = _cli_verify(tmp_path / "store")
+    assert r.exit_code == 1 and "entry 3" in r.output and "Traceback" not in r.output
 
     store.write_tables({"audit_log": log.drop(index=3)}, mode="replace")
     v = audit.verify(store)

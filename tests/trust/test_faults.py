@@ -128,7 +128,20 @@ def data_state(store: Store) -> dict[str, object]:
     return {"batches": batches, "records": rec, "quarantine": q.reset_index(drop=True)}
 
 
-def test_kill_9_during_ingest_then_restart_equals_one_clean_run(blank_store: Store, tmp_path: Path) -> None:
+@pytest.fixture(scope="module")
+def clean_ingest(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
+    """One clean run of the same feeds (the city is built the same way every time: seeded)."""
+    root = tmp_path_factory.mktemp("clean")
+    city, _ = mini_sources(root)
+    clean = EmbeddedStore(root / "store")
+    load_reference(clean, city.dir)
+    ingest_all(clean, city, dt.date(2021, 10, 24))
+    return data_state(clean)
+
+
+def test_kill_9_during_ingest_then_restart_equals_one_clean_run(
+    blank_store: Store, clean_ingest: dict[str, object], tmp_path: Path
+) -> None:
     city, sources = mini_sources(tmp_path)
     latest = dt.date(2021, 10, 24)
     load_reference(blank_store, city.dir)
@@ -145,12 +158,9 @@ def test_kill_9_during_ingest_then_restart_equals_one_clean_run(blank_store: Sto
     committed = {b.batch_id for b in survived}
     assert set(blank_store.read_table("records", columns=["batch_id"])["batch_id"]) <= committed
 
-    ingest_all(blank_store, city, latest)  # the restart
-    ingest_all(blank_store, city, latest)  # and once more: nothing doubles
-    clean = EmbeddedStore(tmp_path / "clean")
-    load_reference(clean, city.dir)
-    ingest_all(clean, city, latest)
-    got, want = data_state(blank_store), data_state(clean)
+    ingest_all(blank_store, city, latest)  # the restart (files done before the kill add nothing)
+    got, want = data_state(blank_store), clean_ingest
+
     assert got["batches"] == want["batches"] and len(got["batches"]) == 3
     pd.testing.assert_frame_equal(got["records"], want["records"], check_dtype=False)
     pd.testing.assert_frame_equal(got["quarantine"], want["quarantine"], check_dtype=False)

@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
@@ -85,22 +82,17 @@ def test_retention_delete_removes_records_and_their_links(trust_city: TrustCity,
 
 
 def test_retention_command_is_audited(trust_city: TrustCity, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from api.cli import app
+
     store = _copy(trust_city, tmp_path)
     head = store.audit_head()[0]
-    env = {**os.environ, "RISKMAP_STORE_BACKEND": "embedded", "RISKMAP_STORE_PATH": str(tmp_path / "store")}
-    riskmap = str(Path(sys.executable).with_name("riskmap"))
-    r = subprocess.run(
-        [riskmap, "retention", "run", "--days", "60", "--today", "2021-10-25"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert r.returncode == 0, r.stderr
-    assert "pseudonymised" in r.stderr
+    env = {"RISKMAP_STORE_BACKEND": "embedded", "RISKMAP_STORE_PATH": str(tmp_path / "store")}
+    r = CliRunner().invoke(app, ["retention", "run", "--days", "60", "--today", "2021-10-25"], env=env)
+    assert r.exit_code == 0, r.output
+    assert "pseudonymised" in r.output
     entry = audit.query(store, action="retention.run")
     assert len(entry) == 1 and int(entry["seq"].iloc[0]) == head + 1
-    bad = subprocess.run(
-        [riskmap, "retention", "run", "--mode", "shred"], env=env, capture_output=True, text=True, timeout=120
-    )
-    assert bad.returncode == 2 and "pseudonymise or delete" in bad.stderr and "Traceback" not in bad.stderr
+    bad = CliRunner().invoke(app, ["retention", "run", "--mode", "shred"], env=env)
+    assert bad.exit_code == 2 and "pseudonymise or delete" in bad.output and "Traceback" not in bad.output
