@@ -172,3 +172,37 @@ def test_every_route_declares_a_permission(client: TestClient) -> None:
         elif r.path not in ("/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"):
             missing.append(f"{type(r.route).__name__} {r.path}")
     assert not missing, f"routes without a declared permission (use api.security.require): {missing}"
+
+
+def test_keys_from_the_identity_providers_jwks_url(trust_city: TrustCity) -> None:
+    """The JWKS is fetched over HTTP (a loopback server standing in for the provider) and cached."""
+    import http.server
+    import threading
+
+    from api.auth.authenticator import Authenticator
+
+    jwks = trust_city.jwks_file.read_bytes()
+    hits = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            hits.append(self.path)
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.end_headers()
+            self.wfile.write(jwks)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/realms/hcmc/certs"
+        auth = Authenticator(trust_city.store, trust_city.auth_settings(jwt_jwks_file=None, jwt_jwks_url=url))
+        for sub in ("a", "b"):
+            p = auth.verify(trust_city.token(sub=sub, roles=["command_centre"], view_units=["*"]))
+            assert p.subject == sub and p.view_scope() is None and p.can("view:households")
+        assert hits == ["/realms/hcmc/certs"]  # fetched once, then cached
+    finally:
+        server.shutdown()
