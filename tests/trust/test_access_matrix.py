@@ -312,3 +312,15 @@ def test_the_one_predicate_matches_the_oracle_for_every_caller(trust_city: Trust
             )["household_id"]
         )
         assert by_group <= want | set(), caller.name
+
+
+def test_viewing_and_capture_scopes_are_separate(trust_city: TrustCity) -> None:
+    auth = make_app(trust_city).state.auth
+    token = trust_city.callers["steward"].headers["Authorization"].split()[1]
+    steward = auth.verify(token)
+    assert steward.can_capture(SAI_GON) and steward.can_capture(None, "26740-KP01-T01")  # a group in it
+    assert not steward.can_capture(TAN_DINH) and not steward.can_capture(CITY)
+    assert steward.scope_filters(capture=True) == [("ward_id", "in", sorted(steward.capture_scope()))]
+    assert steward.scope_filters() == [("ward_id", "in", [])]  # captures, but views no households
+    leader = auth.verify(trust_city.callers["leader_saigon"].headers["Authorization"].split()[1])
+    assert leader.sees(SAI_GON) and not leader.can_capture(SAI_GON)  # views, but captures nothing
