@@ -26,6 +26,8 @@ import pandas as pd
 from fastapi import Depends, HTTPException, Request
 from starlette.concurrency import run_in_threadpool
 
+from risk.store.base import StoreError
+
 # Permissions, by what they protect.
 VIEW_AGGREGATE = "view:aggregate"  # area and cell levels, GeoJSON, tiles of areas
 VIEW_RISK = "view:risk"  # the risk endpoint for other apps
@@ -189,6 +191,10 @@ async def authenticate(request: Request) -> Principal:
                 principal = await run_in_threadpool(auth.verify, token, ip)
             except PermissionError as exc:
                 raise _unauthorised(str(exc)) from None
+            except StoreError as exc:  # users and keys never read yet, and the store is down
+                raise HTTPException(
+                    503, detail=f"cannot check credentials now: {exc}", headers={"Retry-After": "5"}
+                ) from None
     limiter = getattr(request.app.state, "limiter", None)
     if limiter is not None:
         wait = limiter.take(principal, ip)

@@ -90,3 +90,18 @@ def test_stale_marking_while_the_store_is_down(trust_city: TrustCity) -> None:
         flaky.down = False
         app.state.snapshots.refresh()
         assert "x-riskmap-stale" not in c.get("/v1/risk", params={"lat": 10.776, "lon": 106.70}).headers
+
+
+def test_credentials_never_read_and_store_down_is_503_not_500(trust_city: TrustCity) -> None:
+    from api.auth.authenticator import Authenticator
+
+    flaky = FlakyStore(trust_city.store)
+    app = make_app(trust_city)
+    app.state.auth = Authenticator(flaky, trust_city.auth_settings(), None)
+    flaky.down = True
+    with TestClient(app, raise_server_exceptions=False) as c:
+        r = c.get("/v1/snapshots/current", headers=trust_city.callers["admin"].headers)
+        assert r.status_code == 503 and r.headers["retry-after"] == "5" and "Traceback" not in r.text
+        assert c.get("/v1/snapshots/current").status_code == 200  # the public is still served
+        flaky.down = False
+        assert c.get("/v1/snapshots/current", headers=trust_city.callers["admin"].headers).status_code == 200
