@@ -8,6 +8,8 @@ from pathlib import Path
 
 import typer
 
+from api import audit
+from api.auth.directory import cli_actor
 from api.cli.common import clean_errors, console, fail, get_store, progress
 from risk.ingest.errors import IngestError
 from risk.ingest.pipeline import ingest_file
@@ -34,6 +36,21 @@ def collect(paths: list[Path], source: str | None) -> list[tuple[Path, str]]:
             out.append((f, sid))
     # The registry first: events are placed and linked against it.
     return sorted(out, key=lambda fs: (known[fs[1]].kind != "registry", str(fs[0])))
+
+
+def batch_detail(b: object) -> dict:
+    """What the audit log keeps of an ingested batch (its account, not its rows)."""
+    keys = (
+        "batch_id",
+        "source",
+        "content_sha256",
+        "rows_in",
+        "accepted",
+        "corrected",
+        "quarantined",
+        "duplicates",
+    )
+    return {k: getattr(b, k) for k in keys}
 
 
 def register(app: typer.Typer) -> None:
@@ -74,6 +91,7 @@ def register(app: typer.Typer) -> None:
                     if result.new:
                         for k in totals:
                             totals[k] += getattr(b, k)
+                        audit.append(store, cli_actor(), "ingest", f"{sid}/{f.name}", detail=batch_detail(b))
                     if as_json:
                         typer.echo(
                             json.dumps(

@@ -6,12 +6,13 @@ import html
 import json
 from pathlib import Path
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 from fastapi.responses import HTMLResponse
 
 from api.deps import Settings
+from api.security import VIEW_AGGREGATE, require
 
-router = APIRouter(tags=["map"])
+router = APIRouter(tags=["map"], dependencies=[Depends(require(VIEW_AGGREGATE))])
 STATIC = Path(__file__).resolve().parent.parent / "static"
 
 

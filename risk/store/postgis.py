@@ -60,6 +60,7 @@ from risk.store.base import (
     StoreError,
     StoreUnavailable,
     as_utc,
+    chain_audit,
     check_balanced,
     check_filters,
     dump_json,
@@ -74,7 +75,14 @@ from risk.store.tilesql import TileQuery, tile_sql
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 MIGRATION_LOCK = 0x7269736B6D6170  # pg_advisory_lock key ("riskmap"): one migrator per database at a time
-BOOKKEEPING_TABLES = ("schema_migrations", "batches", "snapshots", "current_snapshot", "id_sequences")
+BOOKKEEPING_TABLES = (
+    "schema_migrations",
+    "batches",
+    "snapshots",
+    "current_snapshot",
+    "id_sequences",
+    "audit_head",
+)
 BULK_ROWS = 200_000  # from this many rows into an empty table, indexes are built after the load
 COPY_ROWS = 500_000  # rows per COPY statement: bounds statement time
 CSV_ROWS = 50_000  # rows per CSV piece written to a COPY: bounds memory
@@ -839,6 +847,61 @@ class PostgisStore:
                         buf = bytearray()
             parts = [p.result() for p in parsed] + ([_parse_csv(t, fields, buf)] if buf else [])
         return pa.concat_tables(parts) if parts else pa.schema(fields).empty_table()
+
+    # -- in-place changes (retention) -----------------------------------------------------------------
+
+    def redact_rows(self, table: str, filters: Iterable[Filter], columns: Sequence[str]) -> int:
+        t = table_spec(table, snapshot=False)
+        unknown = [c for c in columns if c not in t.columns]
+        if unknown:
+            raise StoreError(f"table {table}: no columns {unknown} to redact")
+        if not columns:
+            return 0
+        where = _where(t, check_filters(t, filters))
+        sets = sql.SQL(", ").join(sql.SQL("{} = NULL").format(sql.Identifier(c)) for c in columns)
+        with self.connection() as conn:
+            cur = conn.execute(sql.SQL("UPDATE {} SET {} WHERE {}").format(self._table(t.name), sets, where))
+            return cur.rowcount
+
+    def delete_rows(self, table: str, filters: Iterable[Filter]) -> int:
+        t = table_spec(table, snapshot=False)
+        filters = list(filters)
+        if not filters:
+            raise StoreError(f"delete from {table}: give at least one filter (use replace to empty a table)")
+        where = _where(t, check_filters(t, filters))
+        with self.connection() as conn:
+            cur = conn.execute(sql.SQL("DELETE FROM {} WHERE {}").format(self._table(t.name), where))
+            return cur.rowcount
+
+    # -- the audit log --------------------------------------------------------------------------------
+
+    def audit_head(self) -> tuple[int, str]:
+        with self.connection() as conn:
+            row = conn.execute(
+                sql.SQL("SELECT seq, hash FROM {} WHERE id = 1").format(self._table("audit_head"))
+            ).fetchone()
+        assert row is not None
+        return int(row[0]), str(row[1])
+
+    def append_audit(self, entries: pd.DataFrame) -> pd.DataFrame:
+        """The head row is locked (FOR UPDATE) for the transaction: appenders queue, readers do not."""
+        t = table_spec("audit_log", snapshot=False)
+        if not len(entries):
+            return to_frame(t, t.schema.empty_table())
+        with self.connection() as conn:
+            row = conn.execute(
+                sql.SQL("SELECT seq, hash FROM {} WHERE id = 1 FOR UPDATE").format(self._table("audit_head"))
+            ).fetchone()
+            assert row is not None
+            chained = chain_audit((int(row[0]), str(row[1])), entries)
+            arrow = to_arrow(t, chained)
+            self._copy_in(conn, t, arrow, self._table(t.name))
+            last = chained.iloc[-1]
+            conn.execute(
+                sql.SQL("UPDATE {} SET seq = %s, hash = %s WHERE id = 1").format(self._table("audit_head")),
+                [int(last["seq"]), str(last["hash"])],
+            )
+        return to_frame(t, arrow)
 
     # -- sequences ------------------------------------------------------------------------------------
 

@@ -357,6 +357,64 @@ MODELS = TableSpec(
     indexes=(("kind", "trained_at"),),
 )
 
+# Trust: users, API keys and the audit log (api/auth, api/audit). Users and keys change by appending a new
+# version of their row (the highest `version` of an id wins), so every change is atomic on both backends
+# and the history of who could do what stays readable. The audit log is appended only through
+# `Store.append_audit`, which chains each entry to the previous one by hash.
+USERS = TableSpec(
+    "users",
+    _schema(
+        ("user_id", STR),
+        ("version", I64),
+        ("name", STR),
+        ("roles", STR),  # ';'-joined role names
+        ("view_units", STR),  # ';'-joined admin-unit ids; null = everywhere
+        ("capture_units", STR),
+        ("active", BOOL),
+        ("changed_at", TS),
+        ("changed_by", STR),
+    ),
+    key=("user_id", "version"),
+)
+
+API_KEYS = TableSpec(
+    "api_keys",
+    _schema(
+        ("key_id", STR),  # the public prefix of the key (rk_<key_id>_<secret>)
+        ("version", I64),
+        ("user_id", STR),
+        ("secret_hash", STR),  # scrypt$n$r$p$salt$hash of the secret; the secret itself is never stored
+        ("label", STR),
+        ("created_at", TS),
+        ("expires_at", TS),
+        ("revoked_at", TS),
+        ("replaced_by", STR),  # key_id of the key a rotation issued
+        ("rate_per_s", F64),  # this key's rate limit (null: the default)
+        ("changed_at", TS),
+        ("changed_by", STR),
+    ),
+    key=("key_id", "version"),
+    indexes=(("user_id",),),
+)
+
+AUDIT_LOG = TableSpec(
+    "audit_log",
+    _schema(
+        ("seq", I64),  # 1, 2, 3, … without gaps
+        ("at", TS),
+        ("actor", STR),  # user id, "key:<key_id>", "cli:<os user>" or "public"
+        ("action", STR),  # e.g. auth.login, household.view, export, ingest, correction, user.create
+        ("target", STR),
+        ("outcome", STR),  # ok, denied, failed, or an HTTP status
+        ("ip", STR),
+        ("detail", STR),  # JSON
+        ("prev_hash", STR),
+        ("hash", STR),  # sha256 of the previous hash and this entry's canonical JSON
+    ),
+    key=("seq",),
+    indexes=(("at",), ("actor",), ("action",)),
+)
+
 TABLES: dict[str, TableSpec] = {
     t.name: t
     for t in (
@@ -373,6 +431,9 @@ TABLES: dict[str, TableSpec] = {
         LEVELS,
         HOUSEHOLD_LEVELS,
         MODELS,
+        USERS,
+        API_KEYS,
+        AUDIT_LOG,
     )
 }
 
