@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from risk.clean.reasons import codes_where, join_codes
+from risk.clean.text import by_distinct
 
 Kind = Literal["birth", "event"]
 EXCEL_EPOCH = pd.Timestamp("1899-12-30")
@@ -26,6 +27,20 @@ _SERIAL = r"^(\d{5})(?:\.0+)?$"
 
 
 def parse_dates(
+    raw: pd.Series,
+    *,
+    kind: Kind = "event",
+    latest: dt.date | None = None,
+    earliest: dt.date | None = None,
+) -> pd.DataFrame:
+    """Parse a column of dates, once per distinct value (see `_parse`)."""
+    out = by_distinct(raw, lambda u: _parse(u, kind=kind, latest=latest, earliest=earliest))
+    out["year"] = pd.array(out["year"].to_numpy(), dtype="Int16")
+    out["date"] = pd.to_datetime(out["date"])
+    return out
+
+
+def _parse(
     raw: pd.Series,
     *,
     kind: Kind = "event",

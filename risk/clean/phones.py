@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from risk.clean.reasons import codes_where, join_codes
+from risk.clean.text import by_distinct
 
 # 2018 conversion of 11-digit mobile prefixes (old 4-digit prefix → new 3-digit prefix).
 OLD_MOBILE_PREFIXES: dict[str, str] = {
@@ -34,7 +35,12 @@ LANDLINE = r"02\d{9}"
 
 
 def clean_phones(raw: pd.Series) -> pd.DataFrame:
-    """Returns `phone` ('' when missing or invalid), `corrections` and `bad` (always empty)."""
+    """Returns `phone` ('' when missing or invalid), `corrections` and `bad` (always empty); the work is
+    done once per distinct value."""
+    return by_distinct(raw, _clean)
+
+
+def _clean(raw: pd.Series) -> pd.DataFrame:
     text = raw.astype(object).where(raw.notna(), "").astype(str).str.strip()
     digits = text.str.replace(r"[\s.\-()/]", "", regex=True)
     plus = digits.str.startswith("+").to_numpy(dtype=bool)
