@@ -148,7 +148,7 @@ def score(store, city: Path) -> dict:
         & (one_pred.reindex(people).map(pred_owner).to_numpy() == 1)
     )
     complete = got_dose.reindex(people).fillna(0).to_numpy() == true_n.to_numpy()
-    out["dose_persons"] = int(len(people))
+    out["dose_persons"] = len(people)
     out["doses_exact_share"] = round(float(ok.mean()), 5)
     out["doses_exact_share_where_rows_usable"] = round(float(ok[complete].mean()), 5)
     out["dose_persons_with_a_quarantined_dose"] = int((~complete).sum())

@@ -37,8 +37,6 @@ def register(app: typer.Typer) -> None:
         """Generate a synthetic city, ingest, link, score and serve it (embedded store, no server needed)."""
         import shutil
 
-        from risk.synth import SynthConfig, generate
-
         from api.cli.serve import serve_app
         from risk.ingest.pipeline import ingest_file
         from risk.ingest.place import RegistryPlacer
@@ -46,6 +44,7 @@ def register(app: typer.Typer) -> None:
         from risk.reference import load_reference
         from risk.score import score
         from risk.store.embedded import EmbeddedStore
+        from risk.synth import SynthConfig, generate
 
         with clean_errors():
             city_dir = workdir / f"city-s{scale:g}-seed{seed}"

@@ -2,6 +2,14 @@
 
 from __future__ import annotations
 
-from api.routers import geocode, geojson, health, mappage, risk, snapshots
+from api.routers import geocode, geojson, health, ingest, mappage, risk, snapshots
 
-ROUTERS = [health.router, risk.router, geojson.router, snapshots.router, mappage.router, geocode.router]
+ROUTERS = [
+    health.router,
+    risk.router,
+    geojson.router,
+    snapshots.router,
+    mappage.router,
+    geocode.router,
+    ingest.router,
+]

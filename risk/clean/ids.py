@@ -8,6 +8,9 @@ inconsistent CCCD is kept but flagged, and linkage does not trust it.
 
 from __future__ import annotations
 
+import re
+from functools import lru_cache
+
 import numpy as np
 import pandas as pd
 
@@ -29,36 +32,55 @@ def expected_century_sex_digit(year: np.ndarray, sex: np.ndarray) -> np.ndarray:
     return np.where(np.isnan(year) | (century < 0) | (century > 2), -1, out).astype(int)
 
 
+_PUNCT = re.compile(r"[\s.\-_/]")
+_PASSPORT = re.compile(r"[A-Z]{1,2}\d{6,8}|[A-Z0-9]{6,9}")
+_PROVINCE_SET = frozenset(CCCD_PROVINCE_PREFIXES)
+
+
+@lru_cache(maxsize=1 << 20)
+def _one(raw: str) -> tuple[str, str, bool, bool, bool, bool, bool, float, float]:
+    """(number, kind, empty, invalid, punctuated, lost_zero, province_ok, digit4, yy) of one ID text."""
+    text = raw.strip().upper()
+    compact = _PUNCT.sub("", text)
+    if not compact:
+        return ("", "", True, False, False, False, False, np.nan, np.nan)
+    digits = compact.isdigit() and compact.isascii()
+    n = len(compact)
+    lost_cccd = digits and n == 11 and ("0" + compact[:2]) in _PROVINCE_SET
+    lost_cmnd = digits and n == 8
+    number = "0" + compact if (lost_cccd or lost_cmnd) else compact
+    cccd = digits and (n == 12 or lost_cccd)
+    cmnd = digits and (n == 9 or lost_cmnd)
+    passport = not digits and bool(_PASSPORT.fullmatch(compact))
+    invalid = not (cccd or cmnd or passport)
+    kind = "cccd" if cccd else "cmnd" if cmnd else "passport" if passport else ""
+    prov = number[:3] in _PROVINCE_SET
+    d4 = float(number[3]) if cccd else np.nan
+    yy = float(number[4:6]) if cccd else np.nan
+    return (
+        "" if invalid else number,
+        kind,
+        False,
+        invalid,
+        compact != text and not invalid,
+        lost_cccd or lost_cmnd,
+        prov,
+        d4,
+        yy,
+    )
+
+
 def _normalise(raw: pd.Series) -> pd.DataFrame:
     """Per distinct ID text: the number, its kind, the digits consistency needs, and form flags."""
-    text = raw.astype(str).str.strip().str.upper()
-    compact = text.str.replace(r"[\s.\-_/]", "", regex=True)
-    digits_only = compact.str.fullmatch(r"\d+").to_numpy(dtype=bool)
-    length = compact.str.len().to_numpy()
-    empty = (compact == "").to_numpy()
-    punctuated = (compact != text).to_numpy() & ~empty
-    passport = compact.str.fullmatch(r"[A-Z]{1,2}\d{6,8}|[A-Z0-9]{6,9}").to_numpy(dtype=bool) & ~digits_only
-    lost_zero_cccd = digits_only & (length == 11) & np.isin(("0" + compact.str[:2]).to_numpy(), _PROVINCES)
-    lost_zero_cmnd = digits_only & (length == 8)
-    number = compact.to_numpy(dtype=object).copy()
-    lost = lost_zero_cccd | lost_zero_cmnd
-    number[lost] = "0" + compact[lost]
-    num = pd.Series(number, dtype=object)
-    cccd = digits_only & ((length == 12) | lost_zero_cccd)
-    cmnd = digits_only & ((length == 9) | lost_zero_cmnd)
-    invalid = ~empty & ~cccd & ~cmnd & ~passport
-    kind = np.where(cccd, "cccd", np.where(cmnd, "cmnd", np.where(passport, "passport", ""))).astype(object)
+    rows = [_one(str(v)) for v in raw.to_numpy(dtype=object)]
+    cols = list(zip(*rows, strict=True)) if rows else [()] * 9
+    names = ("number", "kind", "empty", "invalid", "punctuated", "lost_zero", "prov_ok", "digit4", "yy")
     return pd.DataFrame(
         {
-            "number": np.where(invalid | empty, "", num.to_numpy(dtype=object)).astype(object),
-            "kind": kind,
-            "empty": empty,
-            "invalid": invalid,
-            "punctuated": punctuated & ~invalid,
-            "lost_zero": lost,
-            "prov_ok": np.isin(num.str[:3].to_numpy(dtype=object), _PROVINCES),
-            "digit4": pd.to_numeric(num.str[3], errors="coerce").to_numpy(dtype=float),
-            "yy": pd.to_numeric(num.str[4:6], errors="coerce").to_numpy(dtype=float),
+            k: np.array(
+                v, dtype=object if k in ("number", "kind") else (float if k in ("digit4", "yy") else bool)
+            )
+            for k, v in zip(names, cols, strict=True)
         }
     )
 

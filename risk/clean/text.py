@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Callable
+from functools import lru_cache
 
 import numpy as np
 import pandas as pd
@@ -48,8 +49,10 @@ def by_distinct(values: pd.Series, func: Callable[[pd.Series], pd.DataFrame]) ->
     Feeds repeat values (names, dates, vaccines, addresses): a million rows hold a few hundred thousand
     distinct names and a few thousand dates, so this cuts the work by the repetition factor.
     """
-    text = values.astype(object).where(values.notna(), "").astype(str)
-    codes, uniques = pd.factorize(text.to_numpy(dtype=object), use_na_sentinel=False)
+    arr = values.to_numpy(dtype=object, na_value="")
+    codes, uniques = pd.factorize(arr, use_na_sentinel=False)
+    if len(uniques) and not all(isinstance(u, str) for u in uniques[:5]):
+        uniques = np.array([str(u) for u in uniques], dtype=object)
     out = func(pd.Series(uniques, dtype=object))
     spread = {c: out[c].to_numpy()[codes] for c in out.columns}
     return pd.DataFrame(spread, index=values.index)
@@ -73,12 +76,42 @@ _RX_MOJIBAKE = "|".join(
 _MOJIBAKE_PY = re.compile(_RX_MOJIBAKE)
 
 
+SMALL = 2_000  # below this many distinct values a cached Python check beats Arrow's per-call cost
+_FORMULA_PY = re.compile(_RX_FORMULA)
+_SIGNED_PY = re.compile(_RX_SIGNED_NUMBER)
+
+
+@lru_cache(maxsize=1 << 18)
+def _check_one(v: str, max_chars: int, mojibake: bool) -> tuple[str, bool, bool, bool, bool, bool]:
+    control = bool(CONTROL.search(v))
+    text = CONTROL.sub(" ", v).strip() if control else v.strip()
+    formula = bool(_FORMULA_PY.match(text))
+    return (
+        text,
+        control,
+        len(v) > max_chars,
+        formula,
+        formula and not _SIGNED_PY.match(text),
+        mojibake and looks_mojibake(text),
+    )
+
+
 def text_checks(values: pd.Series, max_chars: int, *, mojibake: bool = True) -> pd.DataFrame:
     """Per value: cleaned text (control characters removed, stripped) and booleans `control`, `too_long`,
     `formula` (any leading = @ + -), `formula_text` (the same but not a signed number), `mojibake` (only
     when asked). Runs once per distinct value, in Arrow's regular-expression kernels."""
 
     def run(u: pd.Series) -> pd.DataFrame:
+        if len(u) <= SMALL:
+            rows = [_check_one(v, max_chars, mojibake) for v in u.to_numpy(dtype=object)]
+            cols = list(zip(*rows, strict=True)) if rows else [()] * 6
+            names = ("text", "control", "too_long", "formula", "formula_text", "mojibake")
+            return pd.DataFrame(
+                {
+                    k: np.array(v, dtype=object if k == "text" else bool)
+                    for k, v in zip(names, cols, strict=True)
+                }
+            )
         arr = pa.array(u.to_numpy(dtype=object), type=pa.string())
         control = pc.match_substring_regex(arr, _RX_CONTROL)
         text = pc.utf8_trim_whitespace(pc.replace_substring_regex(arr, _RX_CONTROL, " "))

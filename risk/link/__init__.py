@@ -158,15 +158,19 @@ def _new_population(
         households.dropna(subset=["point_id"])
         .drop_duplicates("point_id")
         .set_index("point_id")["household_id"]
+        .astype("Int64")
     )
-    hid = pd.Series(pt.map(at_point).to_numpy(), index=pids)
-    need = hid.isna().to_numpy()
+    mapped = pt.map(at_point)
+    need = mapped.isna().to_numpy()
+    hid = np.zeros(len(pids), dtype=np.int64)  # int64 throughout: ids do not survive a float
+    hid[~need] = mapped[~need].astype("int64").to_numpy()
     keys = np.where(
         pt.notna().to_numpy(),
         "point|" + pt.astype("string").fillna("").to_numpy(dtype=object),
         "person|" + pids.astype(str).to_numpy(dtype=object),
     )
     hid[need] = stable_id(pd.Series(keys[need]), "feeds-household")
+    hid = pd.Series(hid, index=pids)
     persons["household_id"] = hid.to_numpy(dtype=np.int64)
     persons["origin"] = "feeds"
     new_hh = pd.DataFrame(
