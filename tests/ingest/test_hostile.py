@@ -20,7 +20,6 @@ from risk.clean.text import looks_mojibake
 from risk.ingest.clean import clean_rows
 from risk.ingest.errors import IngestError
 from risk.ingest.pipeline import ingest_file
-from risk.ingest.readers import read_rows
 from risk.ingest.sources import FIELDS, parse_mapping
 from risk.store.embedded import EmbeddedStore
 
@@ -47,7 +46,7 @@ HOSTILE = st.sampled_from(
     [
         "",
         " ",
-        "=HYPERLINK(\"http://x\";\"Nguyễn Văn An\")",
+        '=HYPERLINK("http://x";"Nguyễn Văn An")',
         "@SUM(A1:A9)",
         "+cmd|' /C calc'!A0",
         "-2+3",
@@ -88,7 +87,11 @@ def _csv_cell(v: str) -> str:
 def test_clean_rows_never_crash(rows: list[list[str]]) -> None:
     frame = pd.DataFrame(rows, columns=HEADERS) if rows else pd.DataFrame(columns=HEADERS)
     fields = pd.DataFrame({f: [""] * len(frame) for f in FIELDS})
-    for h, f in zip(HEADERS, ["full_name", "birth_date", "id_number", "phone", "address", "vaccine", "dose_kind", "event_date"], strict=True):
+    for h, f in zip(
+        HEADERS,
+        ["full_name", "birth_date", "id_number", "phone", "address", "vaccine", "dose_kind", "event_date"],
+        strict=True,
+    ):
         fields[f] = frame[h].astype(str).to_numpy() if len(frame) else []
     out = clean_rows(fields, "dose", latest=pd.Timestamp("2021-12-31").date())
     assert len(out) == len(frame)
@@ -97,8 +100,12 @@ def test_clean_rows_never_crash(rows: list[list[str]]) -> None:
 
 @pytest.mark.parametrize("fmt", ["csv", "jsonl", "xlsx"])
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(rows=st.lists(st.lists(VALUE, min_size=len(HEADERS), max_size=len(HEADERS)), max_size=10), data=st.data())
-def test_every_row_accounted_for(tmp_path_factory: pytest.TempPathFactory, fmt: str, rows: list[list[str]], data) -> None:
+@given(
+    rows=st.lists(st.lists(VALUE, min_size=len(HEADERS), max_size=len(HEADERS)), max_size=10), data=st.data()
+)
+def test_every_row_accounted_for(
+    tmp_path_factory: pytest.TempPathFactory, fmt: str, rows: list[list[str]], data
+) -> None:
     d = tmp_path_factory.mktemp("hostile")
     path = d / f"f.{fmt}"
     garbage = data.draw(st.lists(st.text(max_size=40), max_size=3))
@@ -153,14 +160,21 @@ def test_utf8_with_legacy_mojibake_is_kept_aside_with_a_reason(tmp_path: Path) -
 
 def test_legacy_encoded_file_is_rejected_whole(tmp_path: Path) -> None:
     f = tmp_path / "legacy.csv"
-    f.write_bytes((",".join(HEADERS) + "\nNguyễn Văn An,1980,,,,AZ,1,01/08/2021\n").encode("cp1258", "replace"))
+    f.write_bytes(
+        (",".join(HEADERS) + "\nNguyễn Văn An,1980,,,,AZ,1,01/08/2021\n").encode("cp1258", "replace")
+    )
     store = EmbeddedStore(tmp_path / "s")
     with pytest.raises(IngestError, match="legacy Vietnamese encoding"):
         ingest_file(store, f, MAPPING)
     assert not store.list_batches()
 
 
-NAMEISH = st.text(alphabet=st.sampled_from(list("aăâeêioôơuưyđAĂÂEÊIOÔƠUƯYĐÐnghtqkl ") + ["\u0300", "\u0301", "\u0303", "\u0309", "\u0323"]), max_size=30)
+NAMEISH = st.text(
+    alphabet=st.sampled_from(
+        [*"aăâeêioôơuưyđAĂÂEÊIOÔƠUƯYĐÐnghtqkl ", "\u0300", "\u0301", "\u0303", "\u0309", "\u0323"]
+    ),
+    max_size=30,
+)
 
 
 @settings(max_examples=300, deadline=None)
@@ -173,5 +187,12 @@ def test_fast_name_forms_agree_with_vntext(text: str) -> None:
 def test_mojibake_detector() -> None:
     for bad in ("NguyÔn V¨n An", "Nguyeãn Vaên An", "Traàn Thò Hoaø"):
         assert looks_mojibake(bad), bad
-    for good in ("Nguyễn Văn An", "Hoàng Thị Thuỷ", "Nguyễn Thị Hoâi Kim", "Müller Hans", "Xuân Lộc", "Nguyen Van An"):
+    for good in (
+        "Nguyễn Văn An",
+        "Hoàng Thị Thuỷ",
+        "Nguyễn Thị Hoâi Kim",
+        "Müller Hans",
+        "Xuân Lộc",
+        "Nguyen Van An",
+    ):
         assert not looks_mojibake(good), good
