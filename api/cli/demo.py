@@ -65,7 +65,7 @@ def register(app: typer.Typer) -> None:
 
             placer = RegistryPlacer.from_store(store)
             for f, sid in collect([city_dir / "feeds"], None):
-                result = ingest_file(store, f, sid, placer=placer, latest=as_of.date())
+                result = ingest_file(store, f, sid, placer=placer)
                 console.print(result.summary())
             console.rule("4/5 linking and scoring")
             console.print(relink(store).summary())
