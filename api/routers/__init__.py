@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from api.routers import bulk, geocode, geojson, health, mappage, risk, snapshots, tiles, units
+from api.routers import bulk, geocode, geojson, health, ingest, mappage, risk, snapshots, tiles, units
 
 ROUTERS = [
     health.router,
@@ -14,4 +14,5 @@ ROUTERS = [
     snapshots.router,
     mappage.router,
     geocode.router,
+    ingest.router,
 ]

@@ -8,23 +8,11 @@ person's identity key.
 
 from __future__ import annotations
 
-import hashlib
-
 import numpy as np
 import pandas as pd
 
 from geo import h3cells
-from geo.vntext import map_unique
-
-
-def stable_id(keys: pd.Series, namespace: str) -> np.ndarray:
-    """Positive int64 ids from text keys (BLAKE2b, once per distinct key)."""
-
-    def one(k: object) -> int:
-        digest = hashlib.blake2b(f"{namespace}|{k}".encode(), digest_size=8).digest()
-        return int.from_bytes(digest, "big") & 0x7FFF_FFFF_FFFF_FFFF
-
-    return map_unique(keys.astype(str), one).to_numpy(dtype=np.int64)
+from risk.link.cluster import stable_id
 
 
 def identity_key(records: pd.DataFrame) -> pd.Series:
@@ -94,7 +82,8 @@ def build_population(
             "household_id": people["household_id"].to_numpy(),
             "full_name": people["full_name"].to_numpy(),
             "name_key": people["name_key"].to_numpy(),
-            "birth_date": people["birth_date"].to_numpy(),
+            # a year-only or placeholder birth date is not a date: the year says all there is
+            "birth_date": people["birth_date"].where(people["birth_precision"] == "day").to_numpy(),
             "birth_year": people["birth_year"].to_numpy(),
             "sex": people["sex"].to_numpy(),
             "id_number": people["id_number"].to_numpy(),

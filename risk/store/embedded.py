@@ -286,6 +286,48 @@ class EmbeddedStore:
         except sqlite3.IntegrityError as exc:  # same batch_id, other content
             raise StoreError(f"batch {batch.file_name}: batch id {batch.batch_id} is taken: {exc}") from exc
 
+    def compact(self, table: str, *, small_rows: int = 250_000, min_segments: int = 8) -> int:
+        """Merge a table's small segments into one, so that reads open a few files instead of hundreds
+        (every ingested file adds one segment per table). Readers see the same rows before and after:
+        the merged file replaces exactly the segments it was made from, in one catalog transaction, and
+        those are deleted only after the grace period. Returns the number of segments merged (0 when
+        fewer than `min_segments` were small)."""
+        t = table_spec(table, snapshot=False)
+        with self._read() as con:
+            rows = con.execute(
+                "SELECT file FROM segments WHERE table_name=? AND rows < ? ORDER BY seq, file",
+                (table, small_rows),
+            ).fetchall()
+        small = [r[0] for r in rows]
+        if len(small) < min_segments:
+            return 0
+        try:
+            data = self._dataset(t, [self.path / f for f in small]).to_table()
+        except FileNotFoundError:  # a concurrent compaction got there first
+            return 0
+        rel = f"tables/{table}/{uuid.uuid4().hex}.parquet"
+        self._table_dir(table)
+        self._write_parquet(data, self.path / rel)
+        now = time.time()
+        with self._write() as con:
+            live = {
+                r[0]
+                for r in con.execute(
+                    f"SELECT file FROM segments WHERE file IN ({','.join('?' * len(small))})", small
+                )
+            }
+            if live != set(small):  # changed meanwhile: leave it for the next compaction
+                with contextlib.suppress(FileNotFoundError):
+                    (self.path / rel).unlink()
+                return 0
+            seq = con.execute(
+                f"SELECT MIN(seq) FROM segments WHERE file IN ({','.join('?' * len(small))})", small
+            ).fetchone()[0]
+            con.executemany("DELETE FROM segments WHERE file=?", [(f,) for f in small])
+            con.executemany("INSERT OR REPLACE INTO garbage VALUES (?, ?)", [(f, now) for f in small])
+            con.execute("INSERT INTO segments VALUES (?,?,?,?)", (rel, table, data.num_rows, seq))
+        return len(small)
+
     def _segments(self, name: str) -> list[str]:
         with self._read() as con:
             return [

@@ -193,9 +193,26 @@ QUARANTINE = TableSpec(
         ("message", STR),
         ("status", STR),
         ("resolved_batch_id", I64),
+        ("ward_id", STR),
     ),
     key=("batch_id", "row_number"),
     indexes=(("source",), ("status",)),
+)
+
+# Quarantined rows corrected and re-submitted: appended with the batch that carried the correction, in the
+# same atomic commit (the quarantine table itself is append-only).
+QUARANTINE_RESOLUTIONS = TableSpec(
+    "quarantine_resolutions",
+    _schema(
+        ("batch_id", I64),
+        ("row_number", I32),
+        ("resolved_batch_id", I64),
+        ("resolved_row_number", I32),
+        ("status", STR),
+        ("resolved_at", TS),
+    ),
+    key=("batch_id", "row_number"),
+    indexes=(("resolved_batch_id",),),
 )
 
 PERSONS = TableSpec(
@@ -212,6 +229,7 @@ PERSONS = TableSpec(
         ("id_kind", STR),
         ("phone", STR),
         ("comorbid", BOOL),
+        ("origin", STR),
     ),
     key=("person_id",),
     indexes=(("household_id",), ("id_number",)),
@@ -268,9 +286,35 @@ LINKS = TableSpec(
         ("probability", F32),
         ("method", STR),
         ("linked_at", TS),
+        ("match_weight", F32),
+        ("same_as", I64),
+        ("flags", STR),
     ),
     key=("record_id",),
     indexes=(("person_id",),),
+)
+
+# Records without a confident match: their best candidates, for a person to decide (never guessed).
+LINK_REVIEWS = TableSpec(
+    "link_reviews",
+    _schema(
+        ("record_id", I64),
+        ("person_id", I64),
+        ("probability", F32),
+        ("match_weight", F32),
+        ("rank", I8),
+        ("reason", STR),
+        ("created_at", TS),
+    ),
+    key=("record_id", "person_id"),
+    indexes=(("record_id",),),
+)
+
+# Which batches the incremental linker has linked (written with their links, atomically).
+LINKED_BATCHES = TableSpec(
+    "linked_batches",
+    _schema(("batch_id", I64), ("mode", STR), ("linked_at", TS)),
+    key=("batch_id",),
 )
 
 # Snapshot tables: immutable once their snapshot is written.
@@ -424,10 +468,13 @@ TABLES: dict[str, TableSpec] = {
         ADDRESS_POINTS,
         RECORDS,
         QUARANTINE,
+        QUARANTINE_RESOLUTIONS,
         PERSONS,
         HOUSEHOLDS,
         LINKS,
         MAP_UNITS,
+        LINK_REVIEWS,
+        LINKED_BATCHES,
         LEVELS,
         HOUSEHOLD_LEVELS,
         MODELS,

@@ -1,0 +1,91 @@
+"""Authenticated batch ingest over HTTP: a site sends one feed file (the raw bytes as the request body);
+it is ingested exactly as `riskmap ingest` would (atomic, idempotent by content, every row accounted
+for), restricted to the caller's capture scope: a row whose address lies in a ward outside it is
+quarantined (`outside_capture_scope`), never loaded and never lost. The answer is the batch's account
+and quality report; the new batch is then linked incrementally.
+
+    POST /v1/ingest/{source}?filename=2021-W35.csv      (body: the file; needs capture:records)
+    GET  /v1/ingest/batches/{batch_id}                  (the batch's quality report)
+"""
+
+from __future__ import annotations
+
+import re
+import tempfile
+import threading
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from starlette.concurrency import run_in_threadpool
+
+from api.deps import StoreDep
+from api.security import CAPTURE, Principal, require
+from risk.ingest.errors import IngestError
+from risk.ingest.pipeline import Ingestor
+from risk.ingest.quality import batch_report
+from risk.ingest.sources import load_sources
+
+router = APIRouter(prefix="/v1/ingest", tags=["ingest"])
+MAX_BYTES = 200 * 1024 * 1024
+_SAFE_NAME = re.compile(r"^[\w.\- ]{1,120}$")
+_LOCK = threading.Lock()  # one ingest at a time per process: the placer and its caches are shared
+
+Capturer = Annotated[Principal, Depends(require(CAPTURE))]
+
+
+def _placer(request: Request, store: Any) -> Any:
+    from risk.ingest.place import RegistryPlacer
+
+    placer = getattr(request.app.state, "ingest_placer", None)
+    if placer is None:
+        placer = request.app.state.ingest_placer = RegistryPlacer.from_store(store)
+    return placer
+
+
+def _run(store: Any, placer: Any, path: Path, source: str, scope: set[str] | None) -> dict:
+    from risk.link import link_new
+
+    with _LOCK:
+        result = Ingestor(store, placer=placer, capture_scope=scope).ingest(path, source)
+        linked = link_new(store).summary() if result.new else None
+    report = batch_report(store, result.batch)
+    return {"new": result.new, "account": result.as_dict(), "report": report, "linked": linked}
+
+
+@router.post("/{source}", summary="Ingest one feed file of a source (raw bytes as the body)")
+async def ingest(
+    source: str,
+    request: Request,
+    principal: Capturer,
+    store: StoreDep,
+    filename: Annotated[str, Query(description="the file's name (its extension gives the format)")],
+) -> dict[str, Any]:
+    if source not in load_sources():
+        raise HTTPException(404, detail=f"unknown source {source!r}")
+    if not _SAFE_NAME.match(filename) or filename.startswith("."):
+        raise HTTPException(422, detail="filename: letters, digits, spaces, '.', '-', '_' only")
+    body = await request.body()
+    if not body:
+        raise HTTPException(422, detail="empty body: send the file's bytes")
+    if len(body) > MAX_BYTES:
+        raise HTTPException(413, detail=f"file larger than {MAX_BYTES} bytes: split it")
+    scope = principal.capture_scope()
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / filename
+        path.write_bytes(body)
+        try:
+            placer = await run_in_threadpool(_placer, request, store)
+            return await run_in_threadpool(_run, store, placer, path, source, scope)
+        except IngestError as exc:
+            raise HTTPException(
+                422, detail=exc.detail if not exc.row else str(exc).replace(str(path), filename)
+            ) from None
+
+
+@router.get("/batches/{batch_id}", summary="Quality report of one batch")
+async def batch(batch_id: int, principal: Capturer, store: StoreDep) -> dict[str, Any]:
+    found = [b for b in await run_in_threadpool(store.list_batches) if b.batch_id == batch_id]
+    if not found:
+        raise HTTPException(404, detail=f"no batch {batch_id}")
+    return await run_in_threadpool(batch_report, store, found[0])

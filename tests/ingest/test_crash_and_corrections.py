@@ -1,0 +1,182 @@
+"""Killing an ingest mid-way and running it again ends with the records of one clean run; quarantined rows
+are corrected and re-submitted through an export; the HTTP batch endpoint respects capture scopes."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pandas as pd
+import pytest
+
+from risk.store.embedded import EmbeddedStore
+
+ROOT = Path(__file__).resolve().parents[2]
+CONTENT = [
+    "source",
+    "row_number",
+    "kind",
+    "row_hash",
+    "full_name",
+    "name_key",
+    "birth_date",
+    "id_number",
+    "phone",
+    "point_id",
+    "event_date",
+    "vaccine",
+    "dose_kind",
+    "corrections",
+]
+
+
+def _riskmap(args: list[str], store: Path) -> subprocess.Popen:
+    env = {**os.environ, "RISKMAP_STORE_BACKEND": "embedded", "RISKMAP_STORE_PATH": str(store)}
+    return subprocess.Popen(
+        [sys.executable, "-c", "from api.cli import main; main()", *args],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+
+
+def _content(store_dir: Path) -> pd.DataFrame:
+    store = EmbeddedStore(store_dir)
+    files = {b.batch_id: b.file_name for b in store.list_batches()}
+    rec = store.read_table("records", columns=["batch_id", *CONTENT])
+    rec["file"] = rec["batch_id"].map(files)
+    q = store.read_table("quarantine", columns=["batch_id", "row_number", "reasons"])
+    q["file"] = q["batch_id"].map(files)
+    out = pd.concat(
+        [rec.drop(columns=["batch_id"]), q.drop(columns=["batch_id"]).assign(kind="quarantine")],
+        ignore_index=True,
+    )
+    return out.sort_values(["file", "row_number", "kind"]).reset_index(drop=True).astype(str)
+
+
+@pytest.mark.slow
+def test_kill_mid_ingest_then_rerun_equals_one_clean_run(linked_city, tmp_path: Path) -> None:
+    feeds = tmp_path / "feeds"
+    for src in ("tiem-chung-hcdc", "tiem-chung-tyt", "xet-nghiem-cdc"):
+        shutil.copytree(linked_city.city / "feeds" / src, feeds / src)
+    from risk.reference import load_reference
+
+    latest = linked_city.latest.isoformat()
+    clean, killed = tmp_path / "clean", tmp_path / "killed"
+    for d in (clean, killed):
+        load_reference(EmbeddedStore(d), linked_city.city)
+    args = ["ingest", str(feeds), "--latest", latest, "--no-link"]
+    p = _riskmap(args, clean)
+    assert p.wait(timeout=600) == 0, p.stderr.read().decode()[-2000:]
+    # kill the second run at several moments: each restart resumes, nothing half-loaded survives
+    kills = 0
+    for delay in (4.0, 7.0, 10.0):
+        p = _riskmap(args, killed)
+        time.sleep(delay)
+        if p.poll() is None:
+            p.send_signal(signal.SIGKILL)
+            kills += 1
+        p.wait(timeout=60)
+    p = _riskmap(args, killed)
+    assert p.wait(timeout=600) == 0, p.stderr.read().decode()[-2000:]
+    assert kills >= 1
+    a, b = _content(clean), _content(killed)
+    assert len(a) > 100
+    pd.testing.assert_frame_equal(a, b)
+    sa, sb = EmbeddedStore(clean), EmbeddedStore(killed)
+
+    def acct(st: EmbeddedStore) -> list[tuple]:
+        return sorted(
+            (x.file_name, x.rows_in, x.accepted, x.corrected, x.quarantined, x.duplicates)
+            for x in st.list_batches()
+        )
+
+    assert acct(sa) == acct(sb)
+
+
+def test_corrections_roundtrip(city_copy, tmp_path: Path) -> None:
+    from risk.ingest.corrections import export_quarantine, quarantine_frame
+    from risk.ingest.pipeline import Ingestor
+    from risk.ingest.quality import open_quarantine, quality_report
+
+    store = EmbeddedStore(city_copy.store_dir)
+    src = "tiem-chung-hcdc"
+    before = open_quarantine(store, source=src)
+    assert len(before) > 0
+    frame = quarantine_frame(store, src)
+    assert {"Họ và tên", "Ngày tiêm", "Mã lô gốc", "Dòng gốc", "Lý do cách ly"} <= set(frame.columns)
+    xlsx = tmp_path / "q.xlsx"
+    assert export_quarantine(store, src, xlsx) == len(before)
+    # the site fixes the rows it can: an impossible or future date, a missing name
+    fixed = frame[frame["Reasons"].str.contains("date_impossible|date_future|missing_required")].copy()
+    assert len(fixed)
+    fixed["Ngày tiêm"] = "15/09/2021"
+    fixed.loc[fixed["Họ và tên"] == "", "Họ và tên"] = "Nguyễn Văn Sửa"
+    path = tmp_path / "corrections-2021-W38.csv"
+    path.write_bytes(
+        b"\xef\xbb\xbf"
+        + fixed.drop(columns=["Tệp gốc", "Reasons", "Lý do cách ly"]).to_csv(index=False).encode()
+    )
+    r = Ingestor(store, latest=city_copy.latest).ingest(path, src)
+    assert r.new and r.batch.balanced
+    assert r.batch.accepted + r.batch.corrected == len(fixed)
+    res = store.read_table("quarantine_resolutions")
+    assert len(res) == len(fixed) and (res["resolved_batch_id"] == r.batch.batch_id).all()
+    after = open_quarantine(store, source=src)
+    assert len(after) == len(before) - len(fixed)
+    rep = quality_report(store, source=src)["sources"][0]
+    assert rep["open_quarantine"] == len(after) and rep["balanced"]
+
+
+def test_http_batch_ingest_respects_capture_scope(city_copy, live_server, tmp_path: Path) -> None:
+    from api.app import create_app
+    from api.security import Principal, authenticate
+
+    app = create_app(store=EmbeddedStore(city_copy.store_dir))
+    steward = Principal(
+        "station-26740", frozenset({"data_steward"}), capture_units=frozenset({"hcmc-2025:26740"})
+    )
+    app.dependency_overrides[authenticate] = lambda: steward
+    f = next((city_copy.city / "feeds" / "tiem-chung-tyt").glob("*.csv"))
+    lines = f.read_text(encoding="utf-8").splitlines()
+    # the same week re-numbered (new row numbers, so new rows): both wards' people are in it
+    body = "\n".join([lines[0]] + ["9" + ln for ln in lines[1:] if ln[:1].isdigit()]).encode() + b"\n"
+    with live_server(app) as srv:
+        r = httpx.post(
+            f"{srv.url}/v1/ingest/tiem-chung-tyt",
+            params={"filename": "http-" + f.name},
+            content=body,
+            timeout=300,
+        )
+        assert r.status_code == 200, r.text
+        out = r.json()
+        acc = out["account"]
+        assert acc["rows_in"] == acc["accepted"] + acc["corrected"] + acc["quarantined"] + acc["duplicates"]
+        reasons = {x["code"] for x in out["report"]["quarantine_reasons"]}
+        store = EmbeddedStore(city_copy.store_dir)
+        q = store.read_table("quarantine", filters=[("batch_id", "=", acc["batch_id"])])
+        outside = q[q["reasons"].str.contains("outside_capture_scope")]
+        assert (outside["ward_id"] != "hcmc-2025:26740").all()
+        recs = store.read_table("records", filters=[("batch_id", "=", acc["batch_id"])])
+        assert recs["ward_id"].isin(["hcmc-2025:26740"]).all() or recs["ward_id"].isna().any()
+        assert "outside_capture_scope" in reasons or recs["ward_id"].eq("hcmc-2025:26740").all()
+        b = httpx.get(f"{srv.url}/v1/ingest/batches/{acc['batch_id']}", timeout=60)
+        assert b.status_code == 200 and b.json()["batch_id"] == acc["batch_id"]
+        app.dependency_overrides.clear()
+        r = httpx.post(
+            f"{srv.url}/v1/ingest/tiem-chung-tyt", params={"filename": "x.csv"}, content=body, timeout=60
+        )
+        assert r.status_code == 401
+        viewer = Principal("leader", frozenset({"ward_leader"}))
+        app.dependency_overrides[authenticate] = lambda: viewer
+        r = httpx.post(
+            f"{srv.url}/v1/ingest/tiem-chung-tyt", params={"filename": "x.csv"}, content=body, timeout=60
+        )
+        assert r.status_code == 403
