@@ -39,6 +39,7 @@ from api.tiles.prepare import ensure_map_units
 from geo.gazetteer import Gazetteer, load_gazetteer
 from risk.profiles import Profile, load_profile
 from risk.store import SnapshotInfo, Store, StoreError
+from risk.store.tables import HOUSEHOLD_FLAGS
 
 log = logging.getLogger("riskmap.snapshot")
 
@@ -56,7 +57,7 @@ LEVEL_COLUMNS = [
     "pending_level",
     "pending_effective_at",
 ]
-HOUSEHOLD_TILE_COLUMNS = ["household_id", "level", "flags"]
+HOUSEHOLD_TILE_COLUMNS = ["household_id", "level", *HOUSEHOLD_FLAGS]
 ANSWER_CACHE = 200_000
 
 
@@ -100,6 +101,16 @@ class TileLevels:
     hotspot: np.ndarray  # bool
 
 
+def household_flags_text(frame: pd.DataFrame) -> np.ndarray:
+    """Per row, the set flags of `household_levels` as "f0;support" (None when none), vectorised."""
+    text = np.full(len(frame), "", dtype=object)
+    for column, code in HOUSEHOLD_FLAGS.items():
+        if column in frame.columns:
+            on = frame[column].fillna(False).to_numpy(dtype=bool)
+            text = np.where(on, np.where(text == "", code, text + ";" + code), text)
+    return np.where(text == "", None, text)
+
+
 @dataclass
 class HouseholdLevels:
     """Household levels of one view for drawing (ids sorted; details are read per request)."""
@@ -111,8 +122,7 @@ class HouseholdLevels:
     @classmethod
     def from_frame(cls, frame: pd.DataFrame) -> HouseholdLevels:
         frame = frame.sort_values("household_id")
-        flags = frame["flags"].astype(object).where(frame["flags"].notna(), None).to_numpy(dtype=object)
-        flags = np.where(flags == "", None, flags)
+        flags = household_flags_text(frame)
         return cls(
             frame["household_id"].to_numpy(dtype=np.int64),
             frame["level"].fillna(-1).to_numpy(dtype=np.int16),

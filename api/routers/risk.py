@@ -392,7 +392,15 @@ async def household_answer(
 ) -> dict[str, Any]:
     from api.answers import answer
 
-    a = answer({**row, "unit_type": "household"}, view.info, view.profile, unit_id=token)
+    hp = (view.info.stats.get("profiles") or {}).get("household") or {}
+    bits = row.get("reasons")
+    a = answer(
+        {**row, "unit_type": "household", "profile": hp.get("id"), "profile_version": hp.get("version")},
+        view.info,
+        view.profile,
+        unit_id=token,
+    )
+    household_details(a, row, hp.get("id"), bits)
     a["unit"].update(
         {"ward_id": row.get("ward_id"), "group_id": row.get("group_id"), "parent_id": row.get("group_id")}
     )
@@ -408,6 +416,30 @@ async def household_answer(
         )
     a["query"] = {"household": token}
     return a
+
+
+def household_details(a: dict[str, Any], row: dict[str, Any], profile_id: str | None, bits: Any) -> None:
+    """Reasons, flags and metrics of a typed `household_levels` row (reasons are a bit mask of the
+    household profile's steps) put into an answer."""
+    from api.answers import profile_or_none
+    from risk.store.tables import HOUSEHOLD_FLAGS
+
+    profile = profile_or_none(profile_id or "riskmap-household")
+    if profile is not None and isinstance(bits, int | np.integer):
+        a["reasons"] = {
+            "vi": profile.explain_bits(int(bits), "vi"),
+            "en": profile.explain_bits(int(bits), "en"),
+        }
+    a["flags"] = [
+        c for col, c in HOUSEHOLD_FLAGS.items() if isinstance(row.get(col), bool | np.bool_) and row[col]
+    ]
+    a["metrics"] = {
+        k: int(v)
+        for k, v in row.items()
+        if k not in ("snapshot_id", "household_id", "level", "reasons", "h3_9", "h3_10")
+        and not k.startswith("flag_")
+        and isinstance(v, int | np.integer)
+    }
 
 
 # --- batch -------------------------------------------------------------------------------------------

@@ -380,6 +380,16 @@ HOUSEHOLD_LEVELS = TableSpec(
     indexes=(("snapshot_id", "ward_id", "level"),),
 )
 
+# The follow-up and support flags of `household_levels`, column → short code (tiles, answers, exports).
+HOUSEHOLD_FLAGS: dict[str, str] = {
+    "flag_f0": "f0",
+    "flag_f1": "f1",
+    "flag_positive": "positive",
+    "flag_elderly_unvaccinated": "elderly_unvaccinated",
+    "flag_booster_due": "booster_due",
+    "flag_support": "support",
+}
+
 # Trained risk models (risk.model): append-only registry. A snapshot names the model it applied
 # (stats["model"]: model_id, version, sha256); the artifact is the fitted scikit-learn estimator, pickled.
 MODELS = TableSpec(

@@ -24,6 +24,8 @@ from typing import Any, Literal
 
 from psycopg import sql
 
+from risk.store.tables import HOUSEHOLD_FLAGS
+
 SMALL_AREA_TYPES = ("group", "h3_8", "h3_9", "h3_10")
 H3_TYPES = ("h3_8", "h3_9", "h3_10")
 GENERALISED = ("ward", "group")  # unit types with outlines per zoom band (map_units.detail)
@@ -93,9 +95,14 @@ def tile_sql(q: TileQuery) -> tuple[sql.Composable, dict[str, Any]]:
             where.append(
                 sql.SQL("(h.ward_id = ANY(%(scope)s::text[]) OR h.group_id = ANY(%(scope)s::text[]))")
             )
-        inner = sql.SQL(
-            "SELECT l.level, NULLIF(l.flags, '') AS flags, {} FROM households h {} WHERE {}"
-        ).format(geom("h.geom_3857"), join, sql.SQL(" AND ").join(where))
+        flags = sql.SQL(
+            "NULLIF(concat_ws(';', "
+            + ", ".join(f"CASE WHEN l.{c} THEN '{code}' END" for c, code in HOUSEHOLD_FLAGS.items())
+            + "), '')"
+        )
+        inner = sql.SQL("SELECT l.level, {} AS flags, {} FROM households h {} WHERE {}").format(
+            flags, geom("h.geom_3857"), join, sql.SQL(" AND ").join(where)
+        )
     elif q.source == "units":
         if not q.unit_type:
             raise ValueError("a units tile needs its unit type")
