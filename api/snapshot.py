@@ -24,9 +24,11 @@ import shapely
 
 from geo.gazetteer import Gazetteer, load_gazetteer
 from risk.profiles import Profile, load_profile
+from risk.score.snapshots import resolve_snapshot
 from risk.store import SnapshotInfo, Store, StoreError
 
 log = logging.getLogger("riskmap.snapshot")
+AREA_UNIT_TYPES = ("city", "district", "ward")
 SIMPLIFY_DEG = 0.0002  # ~20 m: ward outlines for maps (the full polygons answer point queries)
 
 
@@ -62,7 +64,10 @@ def build_view(store: Store, info: SnapshotInfo) -> SnapshotView:
     """Read a snapshot and prepare its answers (seconds at most; done off the request path)."""
     profile = load_profile(info.profile)
     gaz = load_gazetteer()
-    levels = store.read_snapshot(info.snapshot_id, "levels")
+    # A delta snapshot (an incremental update) holds only changed rows: resolve it on its full snapshot.
+    # Only the area levels this view answers for are prepared (cells and groups are in the table too).
+    levels = resolve_snapshot(store, info.snapshot_id, "levels")
+    levels = levels[levels["unit_type"].isin(AREA_UNIT_TYPES)]
     levels = levels.set_index(["unit_type", "unit_id"], drop=False)
     answers = {
         key: _answer(row, profile, info, gaz)
