@@ -78,7 +78,7 @@ class Dataset:
     def take(self, mask: np.ndarray) -> Dataset:
         return Dataset(
             self.kind,
-            self.X[mask].reset_index(drop=True),
+            self.X.iloc[mask].reset_index(drop=True),
             self.y[mask],
             self.week[mask],
             self.rules[mask],

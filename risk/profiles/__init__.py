@@ -138,6 +138,27 @@ class Evaluation:
             self.index[idx],
         )
 
+    def put(self, idx: np.ndarray, other: Evaluation) -> None:
+        """Replace the evaluation of units `idx` by `other` (the same profile run on those units)."""
+        self.level[idx] = other.level
+        for mine, theirs in zip(self.outcomes, other.outcomes, strict=True):
+            if mine.step.id != theirs.step.id:
+                raise ValueError("put: evaluations of different steps")
+            for m in mine.values:
+                if not mine.values[m].flags.writeable:  # a read-only view of the metrics it was given
+                    mine.values[m] = mine.values[m].copy()
+                mine.values[m][idx] = theirs.values[m]
+            mine.effect[idx] = theirs.effect
+            mine.applied[idx] = theirs.applied
+            mine.evaluated[idx] = theirs.evaluated
+            mine.not_supplied[idx] = theirs.not_supplied
+            if mine.assumed is not None and theirs.assumed is not None:
+                mine.assumed[idx] = theirs.assumed
+        for m in set(self.missing) | set(other.missing):
+            if m not in self.missing:
+                self.missing[m] = np.zeros(len(self.level), dtype=bool)
+            self.missing[m][idx] = other.missing.get(m, False)
+
     def applied_bits(self) -> np.ndarray:
         """Bit i set when step i (in profile order) fired: a compact, typed form of the reasons."""
         bits = np.zeros(len(self), dtype=np.int64)

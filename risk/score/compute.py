@@ -12,6 +12,7 @@ it is a metric of cells and households, and a step of riskmap's own profiles tha
 from __future__ import annotations
 
 import datetime as dt
+import json as _json
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
@@ -244,8 +245,8 @@ class ScoreRun:
             for c in extra.columns:
                 if extra[c].notna().any():
                     m[c] = extra[c].to_numpy()
-        self._metrics[unit_type] = m
-        return m
+        self._metrics[unit_type] = _one_block(m)
+        return self._metrics[unit_type]
 
     def unit_counts(self, unit_type: str) -> pd.DataFrame:
         """Counts of one unit type: from households for wards, groups and the finest cells; rolled up
@@ -323,7 +324,7 @@ class ScoreRun:
 
     def _evaluate(self, unit_type: str, units: UnitSet, m: pd.DataFrame, profile: Profile) -> UnitResult:
         ev = profile.run(m, unit_type, self._neighbours(units) if profile is self.profile else None)
-        extra: list[str | None] = [None] * len(units)
+        extra: list[str | None] = [None] * len(m)
         if "insufficient" in m:
             small = m["insufficient"].to_numpy(dtype=bool) & (ev.level == 0)
             if small.any():
@@ -345,7 +346,7 @@ class ScoreRun:
             m["f0_unknown_source_clusters_14d"] = self._clusters_by_ward(units, cluster)
         if unit_type in ("district", "city"):
             self._children_shares(units, m)
-        res = self._evaluate(unit_type, units, m, self.profile)
+        res = self._evaluate(unit_type, units, _one_block(m), self.profile)
         if units.note:
             note = '{"step":"geography","text":{"en":' + _js(units.note) + ',"vi":' + _js(_NOTE_VI) + "}}"
             res.extra_reasons = [note] * len(units)
@@ -399,7 +400,7 @@ class ScoreRun:
         prob = self.model_probabilities(unit_type)
         if prob is not None:
             m["model_probability"] = prob
-        res = self._evaluate(unit_type, units, m, self.config.cell_profile)
+        res = self._evaluate(unit_type, units, _one_block(m), self.config.cell_profile)
         res.hot = hot
         self.results[unit_type] = res
         return res
@@ -613,6 +614,29 @@ def _insufficient(population: np.ndarray, rows: np.ndarray, minimum: int) -> lis
     return pc.if_else(pa.array(rows), text, pa.nulls(len(population), pa.string())).to_pylist()
 
 
+SMALL = 64
+
+
+def _one_block(m: pd.DataFrame) -> pd.DataFrame:
+    """Numbers as one float64 block (text inputs aside): incremental updates then write rows in one go."""
+    numeric = {c: float for c in m.columns if m[c].dtype.kind in "biuf"}
+    return m.astype(numeric).copy()
+
+
+def _plain_row(row: pd.Series, cols: list[str]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for c in cols:
+        v = row[c]
+        if isinstance(v, float | np.floating):
+            f = float(v)
+            out[c] = None if np.isnan(f) else (int(f) if f.is_integer() and abs(f) < 2**53 else round(f, 6))
+        elif isinstance(v, np.integer | np.bool_):
+            out[c] = v.item()
+        else:
+            out[c] = None if v is None or (isinstance(v, float) and v != v) else v
+    return out
+
+
 def rows_of(unit_type: str, r: UnitResult) -> pd.DataFrame:
     """`levels` rows of one unit type: typed columns plus metrics and reasons as JSON text."""
     m = r.metrics
@@ -631,8 +655,12 @@ def rows_of(unit_type: str, r: UnitResult) -> pd.DataFrame:
             )
             if c not in cols
         ]
-    metrics = json_objects({c: m[c] for c in cols}, n)
-    reasons = r.evaluation.reasons_json()
+    if n <= SMALL:  # a few rows (incremental updates): plain json.dumps beats Arrow's per-call overhead
+        metrics = [_json.dumps(_plain_row(m.iloc[i], cols)) for i in range(n)]
+        reasons = [_json.dumps(r.evaluation.reasons(i)) for i in range(n)]
+    else:
+        metrics = json_objects({c: m[c] for c in cols}, n)
+        reasons = r.evaluation.reasons_json()
     if any(e is not None for e in r.extra_reasons):
         from risk.score.jsontext import append_json_items
 

@@ -47,6 +47,7 @@ from risk.score.status import person_status
 from risk.store import SnapshotInfo, Store
 
 KINDS = ("dose", "test", "case", "contact")
+NOTICE_COLUMNS = ("unit_type", "unit_id", "profile", "level", "pending_level", "pending_effective_at")
 
 
 @dataclass
@@ -65,6 +66,10 @@ class IncrementalScorer:
         self.store = store
         self.run = run
         self.snapshot = snapshot
+        # the levels as published (in force and pending), to hold raises for their notice without a read
+        self.published = resolve_snapshot(
+            store, snapshot.snapshot_id, "levels", columns=list(NOTICE_COLUMNS)
+        ).set_index(["unit_type", "unit_id"])[list(NOTICE_COLUMNS[2:])]
         inp = run.inputs
         run.run_all()
         _ = run.household_evaluation
@@ -211,9 +216,7 @@ class IncrementalScorer:
                     np.add.at(add, wc[okw], unlinked[okw])
                     touched = np.union1d(touched, np.unique(wc[okw][unlinked[okw].any(axis=1)]))
                 if len(touched):
-                    cols = list(COUNTS)
-                    m.loc[m.index[touched], cols] = m.iloc[touched][cols].to_numpy() + add[touched]
-                    self._refresh_rates(unit_type, m, touched)
+                    self._refresh(unit_type, m, touched, add[touched])
             changed_units[unit_type] = self._reevaluate(unit_type, touched)
         timings["units"] = time.perf_counter() - t
 
@@ -229,16 +232,12 @@ class IncrementalScorer:
         info = None
         n_hh = 0 if hh_rows is None else hh_rows.num_rows
         if len(level_rows) or n_hh:
-            prev = resolve_snapshot(
-                self.store,
-                self.snapshot.snapshot_id,
-                "levels",
-                columns=["unit_type", "unit_id", "profile", "level", "pending_level", "pending_effective_at"],
-            )
             if len(level_rows):
                 keys = pd.MultiIndex.from_frame(level_rows[["unit_type", "unit_id"]])
-                prev = prev[pd.MultiIndex.from_frame(prev[["unit_type", "unit_id"]]).isin(keys)]
-                level_rows = apply_notice(level_rows, prev, run.profile, self.snapshot.as_of)
+                prev = self.published.reindex(keys).reset_index()
+                level_rows = apply_notice(
+                    level_rows, prev.dropna(subset=["profile"]), run.profile, self.snapshot.as_of
+                )
             info = SnapshotInfo(
                 as_of=self.snapshot.as_of,
                 profile=self.snapshot.profile,
@@ -262,6 +261,10 @@ class IncrementalScorer:
             if publish:
                 self.store.publish_snapshot(info.snapshot_id)
             self.snapshot = info
+            if len(level_rows):
+                fresh = level_rows.set_index(["unit_type", "unit_id"])
+                for c in NOTICE_COLUMNS[2:]:
+                    self.published.loc[fresh.index, c] = fresh[c].to_numpy()
         timings["write"] = time.perf_counter() - t
         timings["total"] = time.perf_counter() - t0
         return UpdateResult(
@@ -336,62 +339,81 @@ class IncrementalScorer:
         )
         return household_counts(mini, status).values
 
-    def _refresh_rates(self, unit_type: str, m: pd.DataFrame, rows: np.ndarray) -> None:
-        sub = rates(m.iloc[rows][list(COUNTS)])
-        for c in sub.columns:
-            if c not in COUNTS and c in m.columns:
-                m.loc[m.index[rows], c] = sub[c].to_numpy()
+    def _refresh(self, unit_type: str, m: pd.DataFrame, rows: np.ndarray, add: np.ndarray) -> None:
+        """New counts and rates of some units, written back in one assignment (pandas costs per call)."""
+        counts = m.iloc[rows][list(COUNTS)] + add
+        sub = rates(counts)
         if unit_type == "group" or unit_type in CELL_TYPES:
             units = self.run.unitsets[unit_type]
-            pop = m["population"].to_numpy()[rows]
+            pop = counts["population"].to_numpy()
+            sub["community_cases_per_100k_7d_raw"] = sub["community_cases_per_100k_7d"]
             for w in ("7d", "14d"):
                 prior = self.run.priors.get((unit_type, w))
-                if prior is None:
-                    continue
-                rate = (
-                    smooth_with(
-                        m[f"community_cases_{w}"].to_numpy()[rows], pop, units.prior_ward[rows], prior
+                if prior is not None:
+                    e = counts[f"community_cases_{w}"].to_numpy()
+                    sub[f"community_cases_per_100k_{w}"] = (
+                        smooth_with(e, pop, units.prior_ward[rows], prior) * 1e5
                     )
-                    * 1e5
-                )
-                if w == "7d":
-                    m.loc[m.index[rows], "community_cases_per_100k_7d_raw"] = sub[
-                        "community_cases_per_100k_7d"
-                    ].to_numpy()
-                    m.loc[m.index[rows], "community_cases_per_100k_7d_eb"] = rate
-                m.loc[m.index[rows], f"community_cases_per_100k_{w}"] = rate
+            sub["community_cases_per_100k_7d_eb"] = sub["community_cases_per_100k_7d"]
             small = pop < self.run.config.min_population
             if small.any():
                 from risk.score.compute import RATE_COLUMNS
 
-                for c in RATE_COLUMNS:
-                    m.loc[m.index[rows[small]], c] = np.nan
+                sub.loc[
+                    small, [c for c in RATE_COLUMNS if c in sub] + ["community_cases_per_100k_7d_raw"]
+                ] = np.nan
+        cols = [c for c in sub.columns if c in m.columns]
+        m.loc[m.index[rows], cols] = sub[cols].to_numpy(dtype=float)
 
     def _reevaluate(self, unit_type: str, touched: np.ndarray) -> np.ndarray:
-        """Evaluate a unit type again on its updated metrics; units whose counts or level changed."""
+        """Evaluate the touched units again on their updated metrics; units whose counts or level changed.
+
+        Only the touched rows are evaluated, except where a unit's level depends on others: districts and
+        the city (a few rows, by their wards' levels) and profiles with bordering rules (every unit of
+        the type, so a neighbour's new level is seen).
+        """
         run = self.run
         old = run.results[unit_type]
         m = old.metrics
         base = run.unit_metrics(unit_type)
-        for c in base.columns:
-            m[c] = base[c]
-        if unit_type in ("district", "city"):
-            run._children_shares(old.units, m)
-        if unit_type in ("ward", "district", "city"):
-            cluster = int(run.profile.params.get("cluster_size", 2))
-            m["f0_unknown_source_clusters_14d"] = run._clusters_by_ward(old.units, cluster)
-        elif unit_type == "group":
-            cluster = int(run.profile.params.get("cluster_size", 2))
-            m["f0_unknown_source_clusters_14d"] = (m["f0_unknown_source_14d"] >= cluster).astype(float)
-        if unit_type in CELL_TYPES:
-            new = run._evaluate(unit_type, old.units, m, run.config.cell_profile)
+        profile = run.config.cell_profile if unit_type in CELL_TYPES else run.profile
+        cluster = int(run.profile.params.get("cluster_size", 2))
+        whole = unit_type in ("district", "city") or any(
+            "neighbour_max_level" in s.metrics for s in profile.steps
+        )
+        if whole:
+            for c in base.columns:
+                m[c] = base[c]
+            if unit_type in ("district", "city"):
+                run._children_shares(old.units, m)
+            if unit_type in ("ward", "district", "city"):
+                m["f0_unknown_source_clusters_14d"] = run._clusters_by_ward(old.units, cluster)
+            elif unit_type == "group":
+                m["f0_unknown_source_clusters_14d"] = (m["f0_unknown_source_14d"] >= cluster).astype(float)
+            new = run._evaluate(unit_type, old.units, m, profile)
             new.hot = old.hot
-        else:
-            new = run._evaluate(unit_type, old.units, m, run.profile)
-            new.extra_reasons = old.extra_reasons if old.units.note else new.extra_reasons
-        run.results[unit_type] = new
-        level_changed = np.flatnonzero(new.evaluation.level != old.evaluation.level)
-        return np.union1d(touched, level_changed).astype(np.int64)
+            if old.units.note:
+                new.extra_reasons = old.extra_reasons
+            run.results[unit_type] = new
+            level_changed = np.flatnonzero(new.evaluation.level != old.evaluation.level)
+            return np.union1d(touched, level_changed).astype(np.int64)
+        if not len(touched):
+            return touched.astype(np.int64)
+        rows = m.index[touched]
+        cols = [c for c in base.columns if base[c].dtype.kind == "f" and m[c].dtype.kind == "f"]
+        m.loc[rows, cols] = base.loc[rows, cols].to_numpy(dtype=float)
+        if unit_type == "ward":
+            m.loc[rows, "f0_unknown_source_clusters_14d"] = run._clusters_by_ward(old.units, cluster)[touched]
+        elif unit_type == "group":
+            m.loc[rows, "f0_unknown_source_clusters_14d"] = (
+                m.loc[rows, "f0_unknown_source_14d"] >= cluster
+            ).astype(float)
+        sub = run._evaluate(unit_type, old.units, m.iloc[touched], profile)
+        old.evaluation.put(touched, sub.evaluation)
+        for i, r in zip(touched, sub.extra_reasons, strict=True):
+            if not old.units.note:
+                old.extra_reasons[i] = r
+        return touched.astype(np.int64)
 
     def _households_to_refresh(self, households: np.ndarray, changed: dict[str, np.ndarray]) -> np.ndarray:
         run = self.run

@@ -42,7 +42,8 @@ def json_objects(columns: Mapping[str, object], n: int) -> list[str]:
         return []
     parts: list[pa.Array | pa.Scalar] = []
     for i, (name, values) in enumerate(columns.items()):
-        parts.append(pa.scalar(("{" if i == 0 else ",") + json.dumps(name, ensure_ascii=False) + ":"))
+        # json.dumps's default separators, so the text reads like any other JSON riskmap writes
+        parts.append(pa.scalar(("{" if i == 0 else ", ") + json.dumps(name, ensure_ascii=False) + ": "))
         parts.append(column_json(values))
     if not parts:
         return ["{}"] * n

@@ -80,13 +80,21 @@ def test_nsc2686_event_levels(nsc2686) -> None:
     assert level(nsc2686, "ward", **{**none, "f1_home_quarantine_14d": 3}) == 2
     assert level(nsc2686, "ward", **{**none, "f0_known_source_14d": 1}) == 2
     assert level(nsc2686, "ward", **{**none, "f0_unknown_source_14d": 1}) == 3
-    assert level(nsc2686, "group", **{**none, "f0_unknown_source_14d": 2, "f0_unknown_source_clusters_14d": 1}) == 4
+    assert (
+        level(nsc2686, "group", **{**none, "f0_unknown_source_14d": 2, "f0_unknown_source_clusters_14d": 1})
+        == 4
+    )
     assert level(nsc2686, "ward", **{**none, "hard_setting_clusters_14d": 1}) == 4
 
 
 def test_nsc2686_bordering_units(nsc2686) -> None:
     # a chain of three wards: 0 very high (cluster), 1 quiet, 2 quiet, borders 1 only
-    quiet = {"f0_unknown_source_clusters_14d": 0, "f0_unknown_source_14d": 0, "f0_known_source_14d": 0, "f1_home_quarantine_14d": 0}
+    quiet = {
+        "f0_unknown_source_clusters_14d": 0,
+        "f0_unknown_source_14d": 0,
+        "f0_known_source_14d": 0,
+        "f1_home_quarantine_14d": 0,
+    }
     m = pd.DataFrame([{**quiet, "f0_unknown_source_clusters_14d": 1}, quiet, quiet])
     adj = sp.csr_matrix(np.array([[0, 1, 0], [1, 0, 1], [0, 1, 0]], dtype=float))
     ev = nsc2686.run(m, "ward", adj)
@@ -99,15 +107,39 @@ def test_nsc2686_bordering_units(nsc2686) -> None:
 
 def test_nsc2686_district_rule_by_share_of_wards(nsc2686) -> None:
     def district(**m) -> int:
-        row = {"children_share_ge4": 0, "children_share_ge3": 0, "children_share_ge2": 0, "children_count_ge4": 0, "children_count_ge2": 0}
+        row = {
+            "children_share_ge4": 0,
+            "children_share_ge3": 0,
+            "children_share_ge2": 0,
+            "children_count_ge4": 0,
+            "children_count_ge2": 0,
+        }
         return level(nsc2686, "district", **{**row, **m})
 
     assert district() == 1
-    assert district(children_share_ge4=0.3, children_count_ge4=3, children_share_ge3=0.3, children_share_ge2=0.3, children_count_ge2=3) == 4
+    assert (
+        district(
+            children_share_ge4=0.3,
+            children_count_ge4=3,
+            children_share_ge3=0.3,
+            children_share_ge2=0.3,
+            children_count_ge2=3,
+        )
+        == 4
+    )
     assert district(children_share_ge3=0.5, children_share_ge2=0.5, children_count_ge2=5) == 4
     assert district(children_share_ge3=0.3, children_share_ge2=0.3, children_count_ge2=3) == 3
     assert district(children_share_ge2=0.5, children_count_ge2=5) == 3
-    assert district(children_share_ge4=0.1, children_count_ge4=1, children_share_ge3=0.1, children_share_ge2=0.1, children_count_ge2=1) == 3
+    assert (
+        district(
+            children_share_ge4=0.1,
+            children_count_ge4=1,
+            children_share_ge3=0.1,
+            children_share_ge2=0.1,
+            children_count_ge2=1,
+        )
+        == 3
+    )
     assert district(children_share_ge2=0.1, children_count_ge2=1) == 2
 
 
@@ -167,14 +199,26 @@ def test_validity_dates() -> None:
 def test_profiles_dir_adds_and_replaces_profiles(tmp_path, monkeypatch) -> None:
     from risk.score.settings import score_settings
 
-    text = load_profile("moh-4800").path.read_text(encoding="utf-8").replace("thresholds = [20, 50, 150]", "thresholds = [10, 50, 150]")
+    text = (
+        load_profile("moh-4800")
+        .path.read_text(encoding="utf-8")
+        .replace("thresholds = [20, 50, 150]", "thresholds = [10, 50, 150]")
+    )
     (tmp_path / "moh-4800.toml").write_text(text, encoding="utf-8")
     monkeypatch.setenv("RISKMAP_SCORE_PROFILES_DIR", str(tmp_path))
     score_settings.cache_clear()
     try:
         p = load_profile("moh-4800")
         assert p.path == tmp_path / "moh-4800.toml"
-        assert level(p, community_cases_per_100k_7d=15, adult_first_dose_coverage=0.5, elderly_full_dose_coverage=0.9) == 2
+        assert (
+            level(
+                p,
+                community_cases_per_100k_7d=15,
+                adult_first_dose_coverage=0.5,
+                elderly_full_dose_coverage=0.9,
+            )
+            == 2
+        )
     finally:
         score_settings.cache_clear()
 
@@ -186,8 +230,14 @@ def test_profiles_dir_adds_and_replaces_profiles(tmp_path, monkeypatch) -> None:
         ({"id": "a", "kind": "floor", "metric": "m", "op": ">=", "value": 1}, "floor needs level"),
         ({"id": "a", "kind": "adjust", "metric": "m", "op": "~", "value": 1, "delta": 1}, "unknown op"),
         ({"id": "a", "kind": "adjust", "metric": "m", "op": ">", "value": "x", "delta": 1}, "not a number"),
-        ({"id": "a", "kind": "matrix", "metric": "m", "categories": ["a", "b"], "table": [[1]]}, "one column each"),
-        ({"id": "a", "kind": "matrix", "metric": "m", "categories": ["a"], "table": [[1]], "assume": "z"}, "not one of"),
+        (
+            {"id": "a", "kind": "matrix", "metric": "m", "categories": ["a", "b"], "table": [[1]]},
+            "one column each",
+        ),
+        (
+            {"id": "a", "kind": "matrix", "metric": "m", "categories": ["a"], "table": [[1]], "assume": "z"},
+            "not one of",
+        ),
         ({"id": "a", "kind": "band", "metric": "m", "thresholds": [1, 2], "compare": "<"}, "compare must be"),
     ],
 )
@@ -209,7 +259,11 @@ def test_reasons_json_matches_reasons() -> None:
         [
             {"community_cases_per_100k_7d": 300, "response_capacity": "high", **MET, "deaths_per_100k_7d": 7},
             {"community_cases_per_100k_7d": None, **MET},
-            {"community_cases_per_100k_7d": 12.3456789, "full_dose_coverage": 0.5, "high_risk_full_dose_coverage": 0.95},
+            {
+                "community_cases_per_100k_7d": 12.3456789,
+                "full_dose_coverage": 0.5,
+                "high_risk_full_dose_coverage": 0.95,
+            },
         ]
     )
     ev = p.run(m)

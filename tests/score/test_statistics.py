@@ -53,7 +53,9 @@ def test_gi_star_equals_esda() -> None:
     adj = sp.csr_matrix((np.ones(len(rows)), (rows, cols)), shape=(n, n))
     adj = ((adj + adj.T) > 0).astype(float).tocsr()
     y = rng.gamma(1.0, 5.0, size=n)
-    esda_z = G_Local(y, Graph.from_sparse(adj).assign_self_weight(1.0), transform="B", permutations=0, star=True).Zs
+    esda_z = G_Local(
+        y, Graph.from_sparse(adj).assign_self_weight(1.0), transform="B", permutations=0, star=True
+    ).Zs
     assert np.allclose(gi_star_z(y, adj), esda_z)
 
 
