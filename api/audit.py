@@ -24,6 +24,7 @@ from typing import Annotated, Any
 import orjson
 import pandas as pd
 from fastapi import APIRouter, Depends, Query, Response
+from starlette.concurrency import run_in_threadpool
 
 from api.deps import StoreDep
 from api.security import ADMIN, require
@@ -207,8 +208,6 @@ async def read_audit(
     action: Annotated[str | None, Query(max_length=100)] = None,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
 ) -> Response:
-    from starlette.concurrency import run_in_threadpool
-
     try:
         df = await run_in_threadpool(
             query, store, since=since, until=until, actor=actor, action=action, limit=limit

@@ -58,46 +58,72 @@ def points(n: int, seed: int = 1) -> list[tuple[float, float]]:
     return out
 
 
-async def hold_rate(
-    url: str, rate: float, seconds: float, pts: list[tuple[float, float]], headers: dict
-) -> list:
-    """Open-loop requests at `rate`/s for `seconds`; returns (due, sent, done, status, body or error)."""
-    results: list = []
-    limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
-    # a generous timeout: on a shared, busy machine a slow answer is a figure, a timeout an error
-    async with httpx.AsyncClient(base_url=url, timeout=60, limits=limits, headers=headers) as http:
-        sem = asyncio.Semaphore(256)
-        t0 = time.perf_counter()
-        n = int(rate * seconds)
+class Connection:
+    """One keep-alive HTTP/1.1 connection with just enough of the protocol for GETs (a generator light
+    enough to hold its rate on a busy machine; httpx's pool is not, at a few hundred requests per second)."""
 
-        async def one(i: int) -> None:
-            due = t0 + i / rate
-            lat, lon = pts[i % len(pts)]
-            async with sem:
+    def __init__(self, host: str, port: int) -> None:
+        self.host, self.port = host, port
+        self.reader: asyncio.StreamReader | None = None
+        self.writer: asyncio.StreamWriter | None = None
+
+    async def get(self, target: str, timeout: float = 60) -> tuple[int, dict[str, str], bytes]:
+        if self.writer is None:
+            self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
+        assert self.reader is not None
+        self.writer.write(f"GET {target} HTTP/1.1\r\nHost: {self.host}\r\n\r\n".encode())
+        head = await asyncio.wait_for(self.reader.readuntil(b"\r\n\r\n"), timeout)
+        lines = head.decode("latin-1").split("\r\n")
+        status = int(lines[0].split(" ", 2)[1])
+        headers = {k.lower(): v.strip() for k, _, v in (ln.partition(":") for ln in lines[1:] if ln)}
+        body = await asyncio.wait_for(self.reader.readexactly(int(headers.get("content-length", 0))), timeout)
+        if headers.get("connection", "").lower() == "close":
+            self.close()
+        return status, headers, body
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+        self.reader = self.writer = None
+
+
+async def hold_rate(
+    url: str, rate: float, seconds: float, pts: list[tuple[float, float]], connections: int = 32
+) -> list:
+    """Open-loop requests at `rate`/s for `seconds`; returns (due, sent, done, status, body or error, stale).
+
+    Request i is due at t0 + i/rate whatever happened before; latency is counted from when it was due,
+    so a stall shows as latency instead of silently lowering the rate.
+    """
+    host, port = url.removeprefix("http://").split(":")
+    n = int(rate * seconds)
+    results: list = []
+    t0 = time.perf_counter() + 0.05
+    counter = iter(range(n))
+
+    async def worker() -> None:
+        conn = Connection(host, int(port))
+        try:
+            for i in counter:
+                due = t0 + i / rate
+                delay = due - time.perf_counter()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                lat, lon = pts[i % len(pts)]
                 sent = time.perf_counter()
                 try:
-                    r = await http.get("/v1/risk", params={"lat": lat, "lon": lon})
-                    body = r.json() if r.status_code == 200 else r.text[:200]
+                    status, headers, body = await conn.get(f"/v1/risk?lat={lat:.6f}&lon={lon:.6f}")
+                    answer = json.loads(body) if status == 200 else body[:200].decode("utf-8", "replace")
                     results.append(
-                        (
-                            due,
-                            sent,
-                            time.perf_counter(),
-                            r.status_code,
-                            body,
-                            r.headers.get("x-riskmap-stale"),
-                        )
+                        (due, sent, time.perf_counter(), status, answer, headers.get("x-riskmap-stale"))
                     )
-                except Exception as exc:  # counted as an error
+                except (TimeoutError, OSError, asyncio.IncompleteReadError, ValueError) as exc:
+                    conn.close()
                     results.append((due, sent, time.perf_counter(), 0, repr(exc), None))
+        finally:
+            conn.close()
 
-        tasks = []
-        for i in range(n):
-            delay = t0 + i / rate - time.perf_counter()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            tasks.append(asyncio.create_task(one(i)))
-        await asyncio.gather(*tasks)
+    await asyncio.gather(*(worker() for _ in range(connections)))
     return results
 
 
@@ -208,7 +234,7 @@ def main(argv: list[str] | None = None) -> int:
             f"{args.seconds:g} s with rescoring and ingest",
             file=sys.stderr,
         )
-        quiet = asyncio.run(hold_rate(url, args.rate, args.baseline_seconds, pts, {}))
+        quiet = asyncio.run(hold_rate(url, args.rate, args.baseline_seconds, pts))
 
         scores = {"runs": 0, "failed": 0, "seconds": []}
         ingest_rc: list[int | None] = []
@@ -242,7 +268,7 @@ def main(argv: list[str] | None = None) -> int:
                 )
             )
         scorer.start()
-        loaded = asyncio.run(hold_rate(url, args.rate, args.seconds, pts, {}))
+        loaded = asyncio.run(hold_rate(url, args.rate, args.seconds, pts))
         scorer.join(timeout=600)
         for b in background:
             b.wait(600)

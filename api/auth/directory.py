@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import getpass
+import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
@@ -19,7 +20,7 @@ import pandas as pd
 from api.auth import apikeys
 from api.auth.scopes import EVERYWHERE
 from api.security import ROLES
-from risk.store import Store, StoreError
+from risk.store import Store
 from risk.store.base import utcnow
 
 SEP = ";"
@@ -116,8 +117,6 @@ class Directory:
 
     @classmethod
     def load(cls, store: Store) -> Directory:
-        import time
-
         u = _latest(store.read_table("users"), "user_id")
         k = _latest(store.read_table("api_keys"), "key_id")
         users = {
@@ -188,8 +187,7 @@ def _user_row(user: User) -> dict[str, Any]:
 
 
 def _key_row(key: ApiKey) -> dict[str, Any]:
-    row = dict(key.__dict__)
-    return row
+    return dict(key.__dict__)
 
 
 def save_user(store: Store, user: User, actor: str) -> User:
@@ -298,6 +296,3 @@ def rotate_key(
 def units_of(values: Iterable[str], everywhere: bool) -> tuple[str, ...]:
     units = tuple(dict.fromkeys(v.strip() for v in values if v.strip()))
     return (EVERYWHERE,) if everywhere or EVERYWHERE in units else units
-
-
-__all__ = ["ApiKey", "Directory", "StoreError", "User"]
