@@ -71,7 +71,7 @@ def load_status(store, truth: pd.DataFrame) -> pd.DataFrame:
     )
     key = ["source", "file", "row_number"]
     t = truth.merge(rec.drop(columns=["batch_id"]), on=key, how="left", suffixes=("", "_rec"))
-    t = t.merge(q[key + ["reasons"]], on=key, how="left")
+    t = t.merge(q[[*key, "reasons"]], on=key, how="left")
     t["status"] = np.where(
         t["record_id"].notna(), "accepted", np.where(t["reasons"].notna(), "quarantined", "dropped")
     )
