@@ -17,9 +17,9 @@ log by `require` itself (`AUDITED`), so a new route of that kind is audited with
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -27,6 +27,8 @@ from fastapi import Depends, HTTPException, Request
 from starlette.concurrency import run_in_threadpool
 
 from risk.store.base import StoreError
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 # Permissions, by what they protect.
 VIEW_AGGREGATE = "view:aggregate"  # area and cell levels, GeoJSON, tiles of areas
@@ -238,6 +240,24 @@ def require(permission: str, *, audit: str | None = None) -> Callable[..., Any]:
     return check
 
 
+def declares(permission: str, *, by_layer: Mapping[str, str] | None = None) -> Callable[[F], F]:
+    """Marks an endpoint that checks `permission` itself instead of through a `require` dependency
+    (hot paths, where each level of dependency solving costs as much as the answer).
+
+    `by_layer` names the further permission some values of its `layer` path parameter need (household
+    tiles). The route walker (`app_routes`) and the access-matrix test read both marks.
+    """
+    if permission not in PERMISSIONS or any(p not in PERMISSIONS for p in (by_layer or {}).values()):
+        raise ValueError(f"unknown permission in {permission!r}, {by_layer!r}")
+
+    def mark(endpoint: F) -> F:
+        endpoint.riskmap_permission = permission  # type: ignore[attr-defined]
+        endpoint.riskmap_layer_permissions = dict(by_layer or {})  # type: ignore[attr-defined]
+        return endpoint
+
+    return mark
+
+
 def _dependant_permissions(dependant: Any) -> set[str]:
     out: set[str] = set()
     stack = [dependant]
@@ -253,8 +273,10 @@ def _dependant_permissions(dependant: Any) -> set[str]:
 
 
 def declared_permissions(route: Any) -> set[str]:
-    """The permissions a route declares through `require` (anywhere in its dependency tree)."""
-    return _dependant_permissions(getattr(route, "dependant", None))
+    """The permissions a route declares through `require` (anywhere in its dependency tree) or, for
+    endpoints that check by hand, through `declares`."""
+    own = getattr(getattr(route, "endpoint", None), "riskmap_permission", None)
+    return _dependant_permissions(getattr(route, "dependant", None)) | ({own} if own else set())
 
 
 @dataclass(frozen=True)
@@ -265,6 +287,11 @@ class RouteInfo:
     path: str
     permissions: frozenset[str]
     route: Any  # the APIRoute, or another Starlette route (mounts, docs)
+
+    def permissions_for(self, layer: str | None) -> frozenset[str]:
+        """What a request needs when its `layer` path parameter is `layer` (see `declares`)."""
+        extra = getattr(getattr(self.route, "endpoint", None), "riskmap_layer_permissions", None) or {}
+        return self.permissions | ({extra[layer]} if layer in extra else frozenset())
 
 
 def app_routes(

@@ -20,7 +20,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import StoreDep
-from api.security import CAPTURE, Principal, require
+from api.security import CAPTURE, VIEW_PERSONAL, Principal, require
 from risk.ingest.errors import IngestError
 from risk.ingest.pipeline import Ingestor
 from risk.ingest.quality import batch_report
@@ -41,6 +41,15 @@ def _placer(request: Request, store: Any) -> Any:
     if placer is None:
         placer = request.app.state.ingest_placer = RegistryPlacer.from_store(store)
     return placer
+
+
+def _for(principal: Principal, report: dict[str, Any]) -> dict[str, Any]:
+    """A quality report as the caller may see it: the examples of bad and corrected rows carry raw
+    personal values, so a caller without personal-data access gets how many there are, not the values
+    (the quarantine itself, with its rows, is read through `riskmap quarantine`)."""
+    if principal.can(VIEW_PERSONAL) or not report.get("examples"):
+        return report
+    return {**report, "examples": {code: len(rows) for code, rows in report["examples"].items()}}
 
 
 def _run(store: Any, placer: Any, path: Path, source: str, scope: set[str] | None) -> dict:
@@ -76,7 +85,8 @@ async def ingest(
         path.write_bytes(body)
         try:
             placer = await run_in_threadpool(_placer, request, store)
-            return await run_in_threadpool(_run, store, placer, path, source, scope)
+            done = await run_in_threadpool(_run, store, placer, path, source, scope)
+            return {**done, "report": _for(principal, done["report"])}
         except IngestError as exc:
             raise HTTPException(
                 422, detail=exc.detail if not exc.row else str(exc).replace(str(path), filename)
@@ -88,4 +98,4 @@ async def batch(batch_id: int, principal: Capturer, store: StoreDep) -> dict[str
     found = [b for b in await run_in_threadpool(store.list_batches) if b.batch_id == batch_id]
     if not found:
         raise HTTPException(404, detail=f"no batch {batch_id}")
-    return await run_in_threadpool(batch_report, store, found[0])
+    return _for(principal, await run_in_threadpool(batch_report, store, found[0]))

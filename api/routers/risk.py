@@ -28,7 +28,15 @@ from api.deps import (
     view_as_of,
 )
 from api.privacy import TokenError, household_tokens, sees_small_areas
-from api.security import PUBLIC, VIEW_HOUSEHOLDS, VIEW_PERSONAL, VIEW_RISK, CurrentPrincipal, Principal
+from api.security import (
+    PUBLIC,
+    VIEW_HOUSEHOLDS,
+    VIEW_PERSONAL,
+    VIEW_RISK,
+    CurrentPrincipal,
+    Principal,
+    declares,
+)
 from api.snapshot import SnapshotView
 from geo import h3cells
 
@@ -289,6 +297,7 @@ RISK_ROUTE: dict[str, Any] = dict(
 )
 
 
+@declares(VIEW_RISK)
 async def risk_at(request: Request) -> Response:
     # The hot path: parameters are read by hand (documented in RISK_PARAMETERS) rather than through
     # FastAPI's per-parameter validation, and the caller is resolved and checked here rather than by
@@ -297,6 +306,7 @@ async def risk_at(request: Request) -> Response:
     return await _risk(request, await principal_of(request))
 
 
+@declares(VIEW_RISK)
 async def risk_at_checked(request: Request, principal: CurrentPrincipal) -> Response:
     return await _risk(request, principal)
 

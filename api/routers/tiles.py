@@ -12,16 +12,21 @@ import datetime as dt
 from typing import Annotated, Any, Literal
 
 import orjson
-from fastapi import APIRouter, Path, Query, Request, Response
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
 
 from api.deps import AsOfQuery
-from api.security import CurrentPrincipal
+from api.security import VIEW_AGGREGATE, CurrentPrincipal, declares, require
 from api.snapshot import SnapshotView
 from api.tiles.layers import LAYERS
 from api.tiles.service import MVT_TYPE, layer_spec, parse_tile_name, serve_tile, view_for
 from api.tiles.style import base_url, style, tilejson
 
 router = APIRouter(tags=["tiles"])
+# Layers that need more than aggregate access, for the route walker (service.check_access enforces it).
+LAYER_PERMISSIONS = {
+    spec.id: spec.permission for spec in LAYERS.values() if spec.permission != VIEW_AGGREGATE
+}
+AGGREGATE = [Depends(require(VIEW_AGGREGATE))]
 
 TILE_RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {
@@ -67,6 +72,7 @@ def _json(doc: dict[str, Any], view: SnapshotView, public: bool = True) -> Respo
         200: {"content": {"application/json": {"example": TILEJSON_EXAMPLE}}},
         404: {"description": "unknown layer"},
     },
+    dependencies=AGGREGATE,
 )
 async def layer_tilejson(
     request: Request,
@@ -87,6 +93,7 @@ async def layer_tilejson(
     responses=TILE_RESPONSES,
     response_class=Response,
 )
+@declares(VIEW_AGGREGATE, by_layer=LAYER_PERMISSIONS)
 async def xyz_tile(
     request: Request,
     principal: CurrentPrincipal,
@@ -120,6 +127,7 @@ COLLECTIONS_EXAMPLE = {
     "/collections",
     summary="The tile layers as OGC API collections",
     responses={200: {"content": {"application/json": {"example": COLLECTIONS_EXAMPLE}}}},
+    dependencies=AGGREGATE,
 )
 async def collections(request: Request) -> dict[str, Any]:
     base = base_url(request, request.app.state.settings)
@@ -156,6 +164,7 @@ async def collections(request: Request) -> dict[str, Any]:
         200: {"content": {"application/json": {"example": TILEJSON_EXAMPLE}}},
         404: {"description": "unknown layer"},
     },
+    dependencies=AGGREGATE,
 )
 async def ogc_tilejson(request: Request, layer: str) -> Response:
     spec = layer_spec(layer)
@@ -173,6 +182,7 @@ async def ogc_tilejson(request: Request, layer: str) -> Response:
     responses=TILE_RESPONSES,
     response_class=Response,
 )
+@declares(VIEW_AGGREGATE, by_layer=LAYER_PERMISSIONS)
 async def ogc_tile(
     request: Request,
     principal: CurrentPrincipal,
@@ -195,6 +205,7 @@ async def ogc_tile(
     responses={
         200: {"content": {"application/json": {"example": {"version": 8, "sources": {}, "layers": []}}}}
     },
+    dependencies=AGGREGATE,
 )
 async def maplibre_style(request: Request, principal: CurrentPrincipal) -> Response:
     view = await view_for(request, None)

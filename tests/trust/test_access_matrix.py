@@ -122,7 +122,7 @@ class Pools:
             "unit_id": [SAI_GON, TAN_DINH],
         }
 
-    def requests(self, route: APIRoute, path: str) -> list[tuple[str, dict[str, Any]]]:
+    def requests(self, route: APIRoute, path: str) -> list[tuple[str, dict[str, Any], str | None]]:
         names = [p.name for p in route.dependant.path_params]
         combos: list[dict[str, Any]] = []
         if {"z", "x", "y"} <= set(names):
@@ -140,7 +140,7 @@ class Pools:
                 for q in required:
                     pool = self.query.get(q.name) or self.query.get(q.alias, ["1"])
                     params[q.alias] = pool[min(i, len(pool) - 1)]
-                out.append((url, params))
+                out.append((url, params, c.get("layer")))
                 if not required:
                     break
         return out
@@ -217,9 +217,10 @@ def test_the_access_matrix(matrix_client: TestClient, trust_city: TrustCity) -> 
             requests = pools.requests(info.route, info.path)
             for caller in trust_city.callers.values():
                 perms = permissions_of(caller)
-                allowed = info.permissions <= perms
                 forbidden = secrets.forbidden(caller, perms)
-                for url, params in requests:
+                for url, params, layer in requests:
+                    needed = info.permissions_for(layer)
+                    allowed = needed <= perms
                     body = {"addresses": ["1 Đường Số 1, Phường Sài Gòn"]} if method == "POST" else None
                     r = matrix_client.request(method, url, params=params, json=body, headers=caller.headers)
                     probed += 1
@@ -228,13 +229,13 @@ def test_the_access_matrix(matrix_client: TestClient, trust_city: TrustCity) -> 
                         want = 401 if caller.name == "public" else 403
                         if r.status_code != want:
                             failures.append(
-                                f"{where}: expected {want} (lacks {set(info.permissions - perms)})"
+                                f"{where}: expected {want} (lacks {set(needed - perms)})"
                             )
                         continue
                     if r.status_code >= 500:
                         failures.append(f"{where}: server error {r.text[:200]}")
                     if r.status_code == 401 or (
-                        r.status_code == 403 and VIEW_HOUSEHOLDS not in info.permissions
+                        r.status_code == 403 and VIEW_HOUSEHOLDS not in needed
                     ):
                         failures.append(f"{where}: refused although the role may")
                     text = r.content.decode("utf-8", errors="replace")
