@@ -193,12 +193,31 @@ def records(df: pd.DataFrame) -> list[dict[str, Any]]:
 
 
 router = APIRouter(prefix="/v1/audit", tags=["audit"])
+AUDIT_EXAMPLE = {
+    "entries": [
+        {
+            "seq": 42,
+            "at": "2021-10-24T09:15:02.118+00:00",
+            "actor": "key:k_3f9a",
+            "action": "export",
+            "target": "/v1/households/export",
+            "outcome": "200",
+            "ip": "10.0.0.7",
+            "detail": '{"ward_id":"hcmc-2025:26740","format":"xlsx","rows":812}',
+            "prev_hash": "9b1c…",
+            "hash": "e07d…",
+        }
+    ],
+    "count": 1,
+    "at": 1635066902.5,
+}
 
 
 @router.get(
     "",
     summary="Audit log entries, newest first (admins)",
     dependencies=[Depends(require(ADMIN, audit="audit.read"))],
+    responses={200: {"content": {"application/json": {"example": AUDIT_EXAMPLE}}}},
 )
 async def read_audit(
     store: StoreDep,
