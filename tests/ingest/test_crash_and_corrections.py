@@ -141,7 +141,10 @@ def test_http_batch_ingest_respects_capture_scope(city_copy, live_server, tmp_pa
 
     app = create_app(store=EmbeddedStore(city_copy.store_dir))
     steward = Principal(
-        "station-26740", frozenset({"data_steward"}), capture_units=frozenset({"hcmc-2025:26740"})
+        "station-26740",
+        frozenset({"data_steward"}),
+        capture_units=frozenset({"hcmc-2025:26740"}),
+        via="key:test",
     )
     app.dependency_overrides[authenticate] = lambda: steward
     f = next((city_copy.city / "feeds" / "tiem-chung-tyt").glob("*.csv"))
@@ -174,7 +177,7 @@ def test_http_batch_ingest_respects_capture_scope(city_copy, live_server, tmp_pa
             f"{srv.url}/v1/ingest/tiem-chung-tyt", params={"filename": "x.csv"}, content=body, timeout=60
         )
         assert r.status_code == 401
-        viewer = Principal("leader", frozenset({"ward_leader"}))
+        viewer = Principal("leader", frozenset({"ward_leader"}), via="key:test")
         app.dependency_overrides[authenticate] = lambda: viewer
         r = httpx.post(
             f"{srv.url}/v1/ingest/tiem-chung-tyt", params={"filename": "x.csv"}, content=body, timeout=60
