@@ -197,7 +197,7 @@ class Ingestor:
         committed = store.commit_batch(batch, tables)
         new = committed.batch_id == batch_id
         if new:
-            self._hashes.setdefault(mapping.id, set()).update(row_hash[good | bad].tolist())
+            self._hashes.setdefault(mapping.id, set()).update(row_hash[good].tolist())
             self._seen_batches.setdefault(mapping.id, set()).add(batch_id)
         return IngestResult(committed, new=new)
 
@@ -301,6 +301,8 @@ def _records(
     rec.insert(3, "kind", mapping.kind)
     rec.insert(4, "row_number", row_numbers.astype(np.int32))
     rec.insert(5, "row_hash", row_hash)
+    # raw text is kept as written, except NUL, which no database stores
+    rec["full_name_raw"] = rec["full_name_raw"].astype(str).str.replace("\x00", "\ufffd", regex=False)
     # A CCCD that contradicts the record is kept for review but not as the record's identity.
     rec["id_number"] = np.where(
         cleaned["id_consistent"] | (cleaned["id_kind"] != "cccd"), rec["id_number"], ""
@@ -353,7 +355,7 @@ def _quarantine(
     q2 = pd.DataFrame(
         {
             "row_number": u["row_number"].astype(np.int32).to_numpy(),
-            "raw": u["raw"].astype(str).to_numpy(),
+            "raw": u["raw"].astype(str).str.replace("\x00", "\ufffd", regex=False).to_numpy(),
             "reasons": "unparseable",
             "message": u["message"].astype(str).to_numpy(),
             "ward_id": None,

@@ -120,7 +120,7 @@ def test_incremental_link_of_a_new_batch(city_copy) -> None:
     assert res.mode == "incremental" and res.records == r.batch.accepted + r.batch.corrected
     links = store.read_table("links")
     assert len(links) == before + res.records
-    new = links[links["record_id"] >> 24 == r.batch.batch_id]
+    new = links[links["record_id"].astype("int64") // (1 << 24) == r.batch.batch_id]
     assert len(new) == res.records
     assert new["same_as"].notna().all()  # the re-sent doses merge with the ones already known
     assert np.isin(new["method"], ["id", "probabilistic"]).all()
