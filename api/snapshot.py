@@ -205,8 +205,25 @@ class SnapshotView:
             return False
         return is_small(unit_type, self.map.households_of(unit_type, unit_id), self.k)
 
+    def unscored(self, unit_type: str, unit_id: str) -> dict[str, Any] | None:
+        """A drawn unit the snapshot gave no level (no households or records in it): it gets the
+        explicit unknown, not a 404, since the place is covered. None for a unit the map lacks."""
+        units = self.map.units.get(unit_type)
+        i = None if units is None else units.pos.get(unit_id)
+        if i is None:
+            return None
+        return {
+            "level": None,
+            "name": units.names[i],
+            "parent_id": units.parent_ids[i],
+            "reasons": '[{"step":"data","text":{"en":"no households or records in this unit",'
+            '"vi":"không có hộ gia đình hay dữ liệu trong đơn vị này"}}]',
+        }
+
     def answer(self, unit_type: str, unit_id: str, sees_small: bool = False) -> dict[str, Any] | None:
         r = self.row(unit_type, unit_id)
+        if r is None:
+            r = self.unscored(unit_type, unit_id)
         if r is None:
             return None
         code = None

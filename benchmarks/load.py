@@ -159,7 +159,11 @@ def check_consistency(store, results: list) -> tuple[int, set[int]]:
             lv = store.read_snapshot(sid, "levels").set_index(["unit_type", "unit_id"])
             by_sid[sid] = {"as_of": info.as_of.isoformat(), "levels": lv}
         snap = by_sid[sid]
-        row = snap["levels"].loc[(a["unit"]["type"], a["unit"]["id"])]
+        key = (a["unit"]["type"], a["unit"]["id"])
+        if key not in snap["levels"].index:  # a unit the snapshot gave no level: the explicit unknown
+            mixed += int(a["level"] != 0 or a["known"] or snap["as_of"] != a["as_of"])
+            continue
+        row = snap["levels"].loc[key]
         if (
             int(row["level"]) != a["level"]
             or snap["as_of"] != a["as_of"]

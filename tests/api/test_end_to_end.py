@@ -70,9 +70,9 @@ def test_served_over_http(scored_store: EmbeddedStore, live_server) -> None:
         assert fc.status_code == 200 and fc.headers["content-type"].startswith("application/geo+json")
         features = fc.json()["features"]
         assert len(features) == 168
-        # wards with no households in the mini city have no level: an explicit unknown (null, known false)
-        assert {f["properties"]["level"] for f in features} == {None, 1, 3}
-        assert all(f["properties"]["known"] is (f["properties"]["level"] is not None) for f in features)
+        # wards with no households in the mini city: the explicit unknown (level 0, known false)
+        assert {f["properties"]["level"] for f in features} == {0, 1, 3}
+        assert all(f["properties"]["known"] is (f["properties"]["level"] != 0) for f in features)
         assert http.get("/v1/geojson/wards", headers={"If-None-Match": fc.headers["etag"]}).status_code == 304
         page = http.get("/map")
         assert page.status_code == 200 and "/static/vendor/leaflet/leaflet.js" in page.text
