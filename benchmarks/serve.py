@@ -243,7 +243,7 @@ def main() -> None:
         "RISKMAP_STORE_SCHEMA": args.schema,
         "RISKMAP_STORE_POOL_MAX": "8",
         "RISKMAP_API_AUTO_PREPARE": "false",
-        "RISKMAP_PRIVACY_TOKEN_SECRET": "benchmark",
+        "RISKMAP_PRIVACY_ID_KEY": "be" * 32,
     }
     riskmap = (
         str(ROOT / ".venv" / "bin" / "riskmap")

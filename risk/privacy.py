@@ -61,6 +61,9 @@ class PrivacySettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="RISKMAP_PRIVACY_", extra="ignore")
 
+    k: int = Field(
+        default=10, ge=1, description="groups and cells with fewer households are suppressed for the public"
+    )
     retention_days: int = Field(
         default=365, ge=1, description="personal details of older records are cleared"
     )

@@ -162,7 +162,12 @@ RISK_PARAMETERS = [
         "an address as written",
         "14/12 Kỳ Đồng, P.9, Q.3",
     ),
-    _param("household", {"type": "string", "maxLength": 32}, "household token (roles with household access)"),
+    _param(
+        "household",
+        {"type": "string", "maxLength": 34},
+        "household token (roles with household access)",
+        "h_3c60f4d950f97c3080dabfbcf6111973",
+    ),
     _param(
         "unit",
         {"type": "string", "enum": list(AREA_TYPES), "default": "ward"},
@@ -220,7 +225,7 @@ def _risk_params(request: Request) -> tuple[Any, ...]:
     lon = _number(q.get("lon"), "lon", 180)
     h3 = _text(q.get("h3"), "h3", 20)
     address = _text(q.get("address"), "address", 500)
-    household = _text(q.get("household"), "household", 32)
+    household = _text(q.get("household"), "household", 34)
     unit = q.get("unit", "ward")
     if unit not in AREA_TYPES:
         raise _bad(f"unit must be one of {', '.join(AREA_TYPES)}")
