@@ -228,15 +228,11 @@ def test_the_access_matrix(matrix_client: TestClient, trust_city: TrustCity) -> 
                     if not allowed:
                         want = 401 if caller.name == "public" else 403
                         if r.status_code != want:
-                            failures.append(
-                                f"{where}: expected {want} (lacks {set(needed - perms)})"
-                            )
+                            failures.append(f"{where}: expected {want} (lacks {set(needed - perms)})")
                         continue
                     if r.status_code >= 500:
                         failures.append(f"{where}: server error {r.text[:200]}")
-                    if r.status_code == 401 or (
-                        r.status_code == 403 and VIEW_HOUSEHOLDS not in needed
-                    ):
+                    if r.status_code == 401 or (r.status_code == 403 and VIEW_HOUSEHOLDS not in needed):
                         failures.append(f"{where}: refused although the role may")
                     text = r.content.decode("utf-8", errors="replace")
                     leaked = [s for s in forbidden if s in text]
