@@ -4,16 +4,12 @@ are corrected and re-submitted through an export; the HTTP batch endpoint respec
 from __future__ import annotations
 
 import os
-import shutil
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
 import pandas as pd
-import pytest
 
 from risk.store.embedded import EmbeddedStore
 
@@ -59,46 +55,6 @@ def _content(store_dir: Path) -> pd.DataFrame:
         ignore_index=True,
     )
     return out.sort_values(["file", "row_number", "kind"]).reset_index(drop=True).astype(str)
-
-
-@pytest.mark.slow
-def test_kill_mid_ingest_then_rerun_equals_one_clean_run(linked_city, tmp_path: Path) -> None:
-    feeds = tmp_path / "feeds"
-    for src in ("tiem-chung-hcdc", "xet-nghiem-cdc"):
-        shutil.copytree(linked_city.city / "feeds" / src, feeds / src)
-    from risk.reference import load_reference
-
-    latest = linked_city.latest.isoformat()
-    clean, killed = tmp_path / "clean", tmp_path / "killed"
-    for d in (clean, killed):
-        load_reference(EmbeddedStore(d), linked_city.city)
-    args = ["ingest", str(feeds), "--latest", latest, "--no-link"]
-    p = _riskmap(args, clean)
-    assert p.wait(timeout=600) == 0, p.stderr.read().decode()[-2000:]
-    # kill the second run at several moments: each restart resumes, nothing half-loaded survives
-    kills = 0
-    for delay in (4.0, 7.0, 10.0):
-        p = _riskmap(args, killed)
-        time.sleep(delay)
-        if p.poll() is None:
-            p.send_signal(signal.SIGKILL)
-            kills += 1
-        p.wait(timeout=60)
-    p = _riskmap(args, killed)
-    assert p.wait(timeout=600) == 0, p.stderr.read().decode()[-2000:]
-    assert kills >= 1
-    a, b = _content(clean), _content(killed)
-    assert len(a) > 100
-    pd.testing.assert_frame_equal(a, b)
-    sa, sb = EmbeddedStore(clean), EmbeddedStore(killed)
-
-    def acct(st: EmbeddedStore) -> list[tuple]:
-        return sorted(
-            (x.file_name, x.rows_in, x.accepted, x.corrected, x.quarantined, x.duplicates)
-            for x in st.list_batches()
-        )
-
-    assert acct(sa) == acct(sb)
 
 
 FIXABLE = {"date_impossible", "date_future", "missing_required"}
