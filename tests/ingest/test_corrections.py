@@ -1,61 +1,13 @@
-"""Killing an ingest mid-way and running it again ends with the records of one clean run; quarantined rows
-are corrected and re-submitted through an export; the HTTP batch endpoint respects capture scopes."""
+"""Quarantined rows are corrected and re-submitted through an export; the HTTP batch endpoint respects
+capture scopes. (Killing an ingest mid-write: tests/trust/test_faults.py, on both backends.)"""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import httpx
-import pandas as pd
 
 from risk.store.embedded import EmbeddedStore
-
-ROOT = Path(__file__).resolve().parents[2]
-CONTENT = [
-    "source",
-    "row_number",
-    "kind",
-    "row_hash",
-    "full_name",
-    "name_key",
-    "birth_date",
-    "id_number",
-    "phone",
-    "point_id",
-    "event_date",
-    "vaccine",
-    "dose_kind",
-    "corrections",
-]
-
-
-def _riskmap(args: list[str], store: Path) -> subprocess.Popen:
-    env = {**os.environ, "RISKMAP_STORE_BACKEND": "embedded", "RISKMAP_STORE_PATH": str(store)}
-    return subprocess.Popen(
-        [sys.executable, "-c", "from api.cli import main; main()", *args],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
-
-
-def _content(store_dir: Path) -> pd.DataFrame:
-    store = EmbeddedStore(store_dir)
-    files = {b.batch_id: b.file_name for b in store.list_batches()}
-    rec = store.read_table("records", columns=["batch_id", *CONTENT])
-    rec["file"] = rec["batch_id"].map(files)
-    q = store.read_table("quarantine", columns=["batch_id", "row_number", "reasons"])
-    q["file"] = q["batch_id"].map(files)
-    out = pd.concat(
-        [rec.drop(columns=["batch_id"]), q.drop(columns=["batch_id"]).assign(kind="quarantine")],
-        ignore_index=True,
-    )
-    return out.sort_values(["file", "row_number", "kind"]).reset_index(drop=True).astype(str)
-
 
 FIXABLE = {"date_impossible", "date_future", "missing_required"}
 
