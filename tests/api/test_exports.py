@@ -58,7 +58,7 @@ def test_xlsx_of_a_ward_one_sheet_per_group(served) -> None:
     assert rows == len(want)
     assert numbers == list(range(1, len(want) + 1))  # STT runs across the ward in list order
     summary = wb["Tổng hợp"]
-    total = [r for r in summary.iter_rows(values_only=True) if r[0] == "Tổng cộng / Total"][0]
+    total = next(r for r in summary.iter_rows(values_only=True) if r[0] == "Tổng cộng / Total")
     assert total[1] == len(want) and total[5] == int((want["level"] == 4).sum())
 
 
