@@ -198,7 +198,9 @@ def join_details(store: Store, rows: pd.DataFrame) -> pd.DataFrame:
     ).drop_duplicates("household_id")
     d = rows.merge(hh, on="household_id", how="left")
     people = store.read_table(
-        "persons", columns=["person_id", "household_id", "full_name", "phone"], filters=[("household_id", "in", ids)]
+        "persons",
+        columns=["person_id", "household_id", "full_name", "phone"],
+        filters=[("household_id", "in", ids)],
     )
     heads = set(d["head_person_id"].dropna().astype("int64"))
     head = people[people["person_id"].isin(heads)].drop_duplicates("person_id")
@@ -219,7 +221,7 @@ def _initials(name: str) -> str:
 
 
 def _counts_text(d: pd.DataFrame, parts: list[tuple[str, str]]) -> np.ndarray:
-    """"2 ≥ 65 tuổi; 1 bệnh nền" per row, vectorised over the columns given."""
+    """ "2 ≥ 65 tuổi; 1 bệnh nền" per row, vectorised over the columns given."""
     text = np.full(len(d), "", dtype=object)
     for col, label in parts:
         if col not in d.columns:
@@ -267,13 +269,17 @@ def latest_tests(store: Store, people: pd.DataFrame) -> pd.DataFrame:
     result = t["result"].map({"positive": "dương tính", "negative": "âm tính"}).fillna(t["result"].fillna(""))
     kind = t["test_type"].fillna("").map(lambda v: f" ({v})" if v else "")
     day = pd.to_datetime(t["event_date"]).dt.strftime("%d/%m/%Y")
-    return pd.DataFrame({"household_id": t["household_id"].to_numpy(), "latest_test": (day + " " + result + kind)})
+    return pd.DataFrame(
+        {"household_id": t["household_id"].to_numpy(), "latest_test": (day + " " + result + kind)}
+    )
 
 
 def read_ward_levels(store: Store, view: SnapshotView, ward_id: str) -> pd.DataFrame:
     """The ward's household_levels rows as the view's chain sees them (later snapshots replace rows)."""
     parts = [
-        store.read_snapshot(sid, "household_levels", columns=LEVEL_COLUMNS, filters=[("ward_id", "=", ward_id)])
+        store.read_snapshot(
+            sid, "household_levels", columns=LEVEL_COLUMNS, filters=[("ward_id", "=", ward_id)]
+        )
         for sid in view.chain
     ]
     parts = [p for p in parts if len(p)]
@@ -376,7 +382,9 @@ def write_xlsx(wl: WardList, out: str | Path | IO[bytes]) -> int:
             "strings_to_numbers": False,
         },
     )
-    head = wb.add_format({"bold": True, "text_wrap": True, "valign": "top", "bg_color": "#e0e0e0", "border": 1})
+    head = wb.add_format(
+        {"bold": True, "text_wrap": True, "valign": "top", "bg_color": "#e0e0e0", "border": 1}
+    )
     wrap = wb.add_format({"text_wrap": True, "valign": "top"})
     title = wb.add_format({"bold": True, "font_size": 14})
     used: set[str] = set()

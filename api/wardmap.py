@@ -77,7 +77,9 @@ def render_ward_map(wl: WardList) -> bytes:
     """The ward's printable map as PNG bytes."""
     store, view = wl.store, wl.view
     ward = load_gazetteer().wards.loc[wl.filter.ward_id].geometry
-    groups = store.read_table("groups", filters=[("ward_id", "=", wl.filter.ward_id)]).drop_duplicates("group_id")
+    groups = store.read_table("groups", filters=[("ward_id", "=", wl.filter.ward_id)]).drop_duplicates(
+        "group_id"
+    )
     flagged = wl.rows[wl.rows[list(HOUSEHOLD_FLAGS)].fillna(False).any(axis=1)]
     points = store.read_table(
         "households",
@@ -97,10 +99,12 @@ def render_ward_map(wl: WardList) -> bytes:
         colour = view.colour(int(level)) if level is not None and level == level else "#9e9e9e"
         for ring in _rings(geom):
             pts = [tuple(p) for p in frame.xy(ring[:, 0], ring[:, 1])]
-            draw.polygon(pts, fill=_rgba(colour, 70), outline=(96, 125, 139, 255))
+            draw.polygon(pts, fill=_rgba(colour, 50), outline=(96, 125, 139, 255))
         c = geom.representative_point()
         x, y = frame.xy(np.array([c.x]), np.array([c.y]))[0]
-        draw.text((x, y), str(g.get("name") or g["group_id"]), font=font(15), fill=(55, 71, 79, 255), anchor="mm")
+        draw.text(
+            (x, y), str(g.get("name") or g["group_id"]), font=font(15), fill=(55, 71, 79, 255), anchor="mm"
+        )
     for ring in _rings(ward):
         pts = [tuple(p) for p in frame.xy(ring[:, 0], ring[:, 1])]
         draw.line([*pts, pts[0]], fill=(38, 50, 56, 255), width=4)
@@ -110,7 +114,14 @@ def render_ward_map(wl: WardList) -> bytes:
     for (x, y), n, red in zip(xy, flagged["stt"], f0, strict=True):
         fill = (183, 28, 28, 255) if red else (230, 81, 0, 255)
         draw.ellipse((x - 5, y - 5, x + 5, y + 5), fill=fill, outline=(255, 255, 255, 255))
-        draw.text((x + 7, y - 7), str(int(n)), font=small, fill=(17, 17, 17, 255), stroke_width=2, stroke_fill="white")
+        draw.text(
+            (x + 7, y - 7),
+            str(int(n)),
+            font=small,
+            fill=(17, 17, 17, 255),
+            stroke_width=2,
+            stroke_fill="white",
+        )
 
     draw.text((MARGIN, MARGIN - 10), f"{wl.ward_name} – hộ cần theo dõi", font=font(30, True), fill="black")
     draw.text(

@@ -38,11 +38,17 @@ def corrections(
 @export_app.command("households")
 def households(
     ward: str = typer.Option(..., "--ward", help="ward id (hcmc-2025:26740)"),
-    out: Path = typer.Option(..., "--out", "-o", help="file to write: .xlsx, .csv or .png (printable ward map)"),
+    out: Path = typer.Option(
+        ..., "--out", "-o", help="file to write: .xlsx, .csv or .png (printable ward map)"
+    ),
     group: list[str] = typer.Option([], "--group", help="neighbourhood group id (repeatable)"),
     level: list[int] = typer.Option([], "--level", help="household level 0-4 (repeatable)"),
-    flag: list[str] = typer.Option([], "--flag", help="f0, f1, positive, elderly_unvaccinated, booster_due, support"),
-    as_of: str = typer.Option("", "--as-of", help="the last snapshot on or before this day (ISO); default current"),
+    flag: list[str] = typer.Option(
+        [], "--flag", help="f0, f1, positive, elderly_unvaccinated, booster_due, support"
+    ),
+    as_of: str = typer.Option(
+        "", "--as-of", help="the last snapshot on or before this day (ISO); default current"
+    ),
     actor: str = typer.Option("cli", "--actor", help="who exports, as written to the audit log"),
 ) -> None:
     """A ward leader's household list (XLSX one sheet per group, or CSV) or the printable ward map (PNG).

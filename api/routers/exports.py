@@ -34,7 +34,8 @@ Groups = Annotated[
 ]
 Levels = Annotated[str | None, Query(max_length=20, description="household levels to keep, e.g. 3,4")]
 Flags = Annotated[
-    str | None, Query(max_length=200, description=f"keep households with any of these flags: {', '.join(FLAG_LABELS)}")
+    str | None,
+    Query(max_length=200, description=f"keep households with any of these flags: {', '.join(FLAG_LABELS)}"),
 ]
 RESPONSES: dict[int | str, dict[str, Any]] = {
     403: {"description": "the ward lies outside your area, or your role may not see households"},
@@ -139,7 +140,10 @@ async def households_csv(
     summary="Printable map of a ward: its neighbourhood groups and the listed flagged households, numbered",
     description="The numbers are the `STT` of the household list with the same filters.",
     response_class=Response,
-    responses={200: {"content": {"image/png": {"schema": {"type": "string", "format": "binary"}}}}, **RESPONSES},
+    responses={
+        200: {"content": {"image/png": {"schema": {"type": "string", "format": "binary"}}}},
+        **RESPONSES,
+    },
 )
 async def ward_map(
     request: Request,

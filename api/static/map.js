@@ -68,6 +68,7 @@
     getJSON("/v1/snapshots").catch(function () { return { snapshots: [] }; }),
     getJSON("/v1/snapshots/current").catch(function () { return null; })
   ]).then(function (res) {
+    performance.mark("riskmap-style"); // style and snapshot list in hand: the map starts
     var style = res[0];
     state.snapshots = res[1].snapshots.slice().reverse(); // newest first
     state.current = res[2];
@@ -114,6 +115,7 @@
       body.setAttribute("data-error", String(e.error && e.error.message));
     });
     map.on("dataloading", function () { body.setAttribute("data-state", "loading"); });
+    map.once("load", function () { performance.mark("riskmap-load"); });
     map.once("idle", function () { window.riskmapFirstRender = performance.now(); });
     map.on("idle", function () { body.setAttribute("data-state", "idle"); });
     map.on("click", onClick);

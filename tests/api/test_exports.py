@@ -83,15 +83,27 @@ def test_filters_and_csv(served) -> None:
 
 
 def test_formula_cells_are_neutralised() -> None:
-    s = pd.Series(["=HYPERLINK(\"x\")", "+84 90", "-1", "@SUM(A1)", "12 Lê Lợi", 3, None])
-    assert neutralise(s).tolist() == ["'=HYPERLINK(\"x\")", "'+84 90", "'-1", "'@SUM(A1)", "12 Lê Lợi", 3, None]
+    s = pd.Series(['=HYPERLINK("x")', "+84 90", "-1", "@SUM(A1)", "12 Lê Lợi", 3, None])
+    assert neutralise(s).tolist() == [
+        '\'=HYPERLINK("x")',
+        "'+84 90",
+        "'-1",
+        "'@SUM(A1)",
+        "12 Lê Lợi",
+        3,
+        None,
+    ]
 
 
 def test_ward_b_is_403_and_never_seen(served) -> None:
     client, caller, city = served
     other = city.wards[1]
     caller.principal = ward_leader(SG)
-    for path in ("/v1/exports/households.xlsx", "/v1/exports/households.csv", "/v1/exports/households/map.png"):
+    for path in (
+        "/v1/exports/households.xlsx",
+        "/v1/exports/households.csv",
+        "/v1/exports/households/map.png",
+    ):
         assert client.get(path, params={"ward": other}).status_code == 403, path
     hh = city.households
     b = hh[hh["ward_id"] == other]
