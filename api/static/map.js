@@ -111,7 +111,8 @@
         }
         return;
       }
-      if (e.error && e.error.status === 401 && src === "households") { return; }
+      // household tiles beyond the caller's area are refused (403): the rest of the map is fine
+      if (e.error && (e.error.status === 401 || e.error.status === 403) && src === "households") { return; }
       body.setAttribute("data-error", String(e.error && e.error.message));
     });
     map.on("dataloading", function () { body.setAttribute("data-state", "loading"); });
