@@ -191,10 +191,11 @@ def join_details(store: Store, rows: pd.DataFrame) -> pd.DataFrame:
     """The selected rows with address, household ref, head's name and phone and latest test: read once
     per list (households and persons by id, links and test records by the members' ids)."""
     ids = rows["household_id"].tolist()
+    wards = rows["ward_id"].dropna().unique().tolist()
     hh = store.read_table(
         "households",
         columns=["household_id", "household_ref", "address", "head_person_id"],
-        filters=[("household_id", "in", ids)],
+        filters=[("ward_id", "in", wards)] if wards else [("household_id", "in", ids)],
     ).drop_duplicates("household_id")
     d = rows.merge(hh, on="household_id", how="left")
     people = store.read_table(
@@ -289,10 +290,12 @@ def read_ward_levels(store: Store, view: SnapshotView, ward_id: str) -> pd.DataF
     return frame.drop_duplicates("household_id", keep="last") if len(parts) > 1 else frame
 
 
-def ward_list(store: Store, view: SnapshotView, principal: Principal, flt: ListFilter) -> WardList:
-    """Select a ward's households by the filter, within the caller's scope, in list order (by group, then
-    address). Raises PermissionError when the ward lies outside the caller's view scope, LookupError
-    when the ward is unknown."""
+def check_ward(
+    store: Store, view: SnapshotView, principal: Principal, flt: ListFilter
+) -> tuple[dict[str, Any], pd.DataFrame]:
+    """The ward's row and groups, if the caller may list it (cheap: answers 403/404 before any work).
+    Raises PermissionError when no part of the ward is in the caller's view scope, LookupError when the
+    ward is unknown."""
     ward_row = view.row("ward", flt.ward_id)
     if ward_row is None:
         raise LookupError(f"no ward {flt.ward_id!r} in snapshot {view.snapshot_id}")
@@ -302,6 +305,13 @@ def ward_list(store: Store, view: SnapshotView, principal: Principal, flt: ListF
     scope_probe = pd.DataFrame({"ward_id": flt.ward_id, "group_id": [None, *groups["group_id"]]})
     if not principal.visible(scope_probe).any():
         raise PermissionError(f"ward {flt.ward_id} lies outside your area")
+    return ward_row, groups
+
+
+def ward_list(store: Store, view: SnapshotView, principal: Principal, flt: ListFilter) -> WardList:
+    """Select a ward's households by the filter, within the caller's scope, in list order (by group, then
+    address). Raises as `check_ward` does."""
+    ward_row, groups = check_ward(store, view, principal, flt)
     rows = read_ward_levels(store, view, flt.ward_id)
     rows = rows.assign(ward_id=flt.ward_id)
     keep = principal.visible(rows)

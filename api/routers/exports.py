@@ -4,8 +4,9 @@
 `GET /v1/exports/households/map.png` (same filters). A ward outside the caller's view scope is a 403;
 rows outside it never leave. Each export is written to the audit log by `require` (who, when, the
 filter in the URL, the status) with the filter and the row count added by the route (`audit_detail`).
-The XLSX is written in constant memory to a temporary file and streamed from it; the CSV streams group
-by group as it is formatted.
+Filter and scope are checked before the response starts (422/404/403); the list is then built inside the
+response, so its headers leave at once: the XLSX is written in constant memory to a temporary file and
+streamed from it, the CSV streams group by group as it is formatted.
 """
 
 from __future__ import annotations
@@ -21,8 +22,18 @@ from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import AsOfQuery, view_as_of
-from api.householdlist import FLAG_LABELS, ListError, ListFilter, WardList, iter_csv, ward_list, write_xlsx
+from api.householdlist import (
+    FLAG_LABELS,
+    ListError,
+    ListFilter,
+    WardList,
+    check_ward,
+    iter_csv,
+    ward_list,
+    write_xlsx,
+)
 from api.security import VIEW_HOUSEHOLDS, Principal, require
+from api.snapshot import SnapshotView
 
 router = APIRouter(prefix="/v1/exports", tags=["exports"])
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -51,9 +62,11 @@ def _split(values: list[str] | str | None) -> tuple[str, ...]:
     return tuple(v.strip() for item in items for v in item.split(",") if v.strip())
 
 
-async def _list(
+async def _check(
     request: Request, principal: Principal, ward: str, group: Any, level: Any, flag: Any, as_of: Any, fmt: str
-) -> WardList:
+) -> tuple[ListFilter, SnapshotView, dict[str, Any]]:
+    """Validate the filter and the caller's right to the ward (403/404/422 before any heavy work); the
+    audit entry's detail is filled in as the export runs."""
     try:
         levels = tuple(int(v) for v in _split(level))
     except ValueError:
@@ -66,17 +79,25 @@ async def _list(
     request.state.audit_detail = detail
     view = await view_as_of(request, as_of)
     try:
-        wl = await run_in_threadpool(ward_list, request.app.state.store, view, principal, flt)
+        await run_in_threadpool(check_ward, request.app.state.store, view, principal, flt)
     except PermissionError as exc:
         raise HTTPException(403, detail=str(exc)) from None
     except LookupError as exc:
         raise HTTPException(404, detail=str(exc)) from None
-    detail.update(rows=wl.count, snapshot_id=view.snapshot_id)
+    detail["snapshot_id"] = view.snapshot_id
+    return flt, view, detail
+
+
+def _build(
+    request: Request, view: SnapshotView, principal: Principal, flt: ListFilter, detail: dict
+) -> WardList:
+    wl = ward_list(request.app.state.store, view, principal, flt)
+    detail["rows"] = wl.count
     return wl
 
 
-def _filename(wl: WardList, ext: str) -> dict[str, str]:
-    name = f"danh-sach-ho_{wl.filter.ward_id.replace(':', '-')}_{wl.view.info.as_of.date().isoformat()}.{ext}"
+def _filename(flt: ListFilter, view: SnapshotView, ext: str) -> dict[str, str]:
+    name = f"danh-sach-ho_{flt.ward_id.replace(':', '-')}_{view.info.as_of.date().isoformat()}.{ext}"
     return {"Content-Disposition": f"attachment; filename*=UTF-8''{quote(name)}", "Cache-Control": "no-store"}
 
 
@@ -87,6 +108,27 @@ def _stream_file(path: str) -> Iterator[bytes]:
                 yield chunk
     finally:
         os.unlink(path)
+
+
+def _xlsx_body(
+    request: Request, view: SnapshotView, principal: Principal, flt: ListFilter, detail: dict
+) -> Iterator[bytes]:
+    """Built inside the response: the headers leave at once, the workbook when it is complete."""
+    wl = _build(request, view, principal, flt, detail)
+    fd, path = tempfile.mkstemp(prefix="riskmap-list-", suffix=".xlsx")
+    os.close(fd)
+    try:
+        write_xlsx(wl, path)
+    except BaseException:
+        os.unlink(path)
+        raise
+    yield from _stream_file(path)
+
+
+def _csv_body(
+    request: Request, view: SnapshotView, principal: Principal, flt: ListFilter, detail: dict
+) -> Iterator[bytes]:
+    yield from iter_csv(_build(request, view, principal, flt, detail))
 
 
 @router.get(
@@ -104,16 +146,9 @@ async def households_xlsx(
     flag: Flags = None,
     as_of: AsOfQuery = None,
 ) -> StreamingResponse:
-    wl = await _list(request, principal, ward, group, level, flag, as_of, "xlsx")
-    fd, path = tempfile.mkstemp(prefix="riskmap-list-", suffix=".xlsx")
-    os.close(fd)
-    try:
-        await run_in_threadpool(write_xlsx, wl, path)
-    except BaseException:
-        os.unlink(path)
-        raise
-    headers = _filename(wl, "xlsx") | {"Content-Length": str(os.path.getsize(path))}
-    return StreamingResponse(_stream_file(path), media_type=XLSX, headers=headers)
+    flt, view, detail = await _check(request, principal, ward, group, level, flag, as_of, "xlsx")
+    body = _xlsx_body(request, view, principal, flt, detail)
+    return StreamingResponse(body, media_type=XLSX, headers=_filename(flt, view, "xlsx"))
 
 
 @router.get(
@@ -131,8 +166,9 @@ async def households_csv(
     flag: Flags = None,
     as_of: AsOfQuery = None,
 ) -> StreamingResponse:
-    wl = await _list(request, principal, ward, group, level, flag, as_of, "csv")
-    return StreamingResponse(iter_csv(wl), media_type="text/csv; charset=utf-8", headers=_filename(wl, "csv"))
+    flt, view, detail = await _check(request, principal, ward, group, level, flag, as_of, "csv")
+    body = _csv_body(request, view, principal, flt, detail)
+    return StreamingResponse(body, media_type="text/csv; charset=utf-8", headers=_filename(flt, view, "csv"))
 
 
 @router.get(
@@ -156,6 +192,7 @@ async def ward_map(
 ) -> Response:
     from api.wardmap import render_ward_map
 
-    wl = await _list(request, principal, ward, group, level, flag, as_of, "png")
+    flt, view, detail = await _check(request, principal, ward, group, level, flag, as_of, "png")
+    wl = await run_in_threadpool(_build, request, view, principal, flt, detail)
     png = await run_in_threadpool(render_ward_map, wl)
-    return Response(png, media_type="image/png", headers=_filename(wl, "png"))
+    return Response(png, media_type="image/png", headers=_filename(flt, view, "png"))
