@@ -39,11 +39,11 @@ router = APIRouter(prefix="/v1/exports", tags=["exports"])
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 CHUNK = 1 << 16
 
-Ward = Annotated[str, Query(max_length=100, description="the ward (id, e.g. hcmc-2025:26740)")]
+Ward = Annotated[str, Query(max_length=100, description="the ward (id)", examples=["hcmc-2025:26740"])]
 Groups = Annotated[
     list[str] | None, Query(max_length=200, description="neighbourhood group id(s); repeat or comma-separate")
 ]
-Levels = Annotated[str | None, Query(max_length=20, description="household levels to keep, e.g. 3,4")]
+Levels = Annotated[str | None, Query(max_length=20, description="household levels to keep", examples=["3,4"])]
 Flags = Annotated[
     str | None,
     Query(max_length=200, description=f"keep households with any of these flags: {', '.join(FLAG_LABELS)}"),
