@@ -9,6 +9,9 @@ profile each time and the page reports its first render (MapLibre's first `idle`
 loaded and drawn) as `window.riskmapFirstRender`, milliseconds since navigation start. The first load
 meets a cold server (tile cache empty); the next loads a warm one, each with a cold browser.
 
+Beside each wall time, the CPU seconds Chromium (all its processes) and the server spent on the load:
+on a shared machine the wall time includes waiting for other jobs, the CPU time does not.
+
 Baseline measured in the same run: the bare MapLibre style preview (`/static/app/style/preview.html`,
 same style and tiles, no page UI, summary or history), so the ratio says what /map's panels cost.
 The machine is shared: the load average is printed beside every figure. The last line is JSON.
