@@ -369,10 +369,36 @@
         (reasons ? "<h4>Lý do / Reasons</h4><ul class='reasons'>" + reasons + "</ul>" : "") +
         (h && h.series && h.series.length ? "<h4>Diễn biến / Trend</h4>" + trend(h.series) : "") +
         (metrics ? "<h4>Chỉ số / Metrics</h4><table class='metrics'>" + metrics + "</table>" : "") +
+        (type === "ward" && state.map.getSource("households")
+          ? "<h4>Danh sách hộ / Household list</h4><p class='exports'>" +
+            [["xlsx", "XLSX"], ["csv", "CSV"], ["map.png", "Bản đồ in / printable map"]].map(function (x) {
+              return "<button type='button' data-export='" + x[0] + "'>" + x[1] + "</button>";
+            }).join(" ") + "</p>"
+          : "") +
         "<div class='muted small'>" + esc(a.profile.id) + " " + esc(a.profile.version) + " · snapshot " + esc(a.snapshot_id) + " · " + esc(a.as_of.slice(0, 10)) + "</div>",
         unitId
       );
+      document.querySelectorAll("#info button[data-export]").forEach(function (b) {
+        b.addEventListener("click", function () { download(unitId, b.getAttribute("data-export")); });
+      });
     }).catch(function (e) { openInfo("<p>" + esc(String(e)) + "</p>", unitId); });
+  }
+  // the ward's household list (roles with household access): fetched with the key, saved as a file
+  function download(wardId, kind) {
+    var url = "/v1/exports/households" + (kind === "map.png" ? "/map.png" : "." + kind) +
+      "?ward=" + encodeURIComponent(wardId) + (state.asOf ? "&as_of=" + state.asOf : "");
+    fetch(url, { headers: headers() }).then(function (r) {
+      if (!r.ok) { throw new Error("HTTP " + r.status); }
+      var name = /filename\*=UTF-8''([^;]+)/.exec(r.headers.get("Content-Disposition") || "");
+      return r.blob().then(function (b) { return [b, name ? decodeURIComponent(name[1]) : "danh-sach-ho"]; });
+    }).then(function (res) {
+      var a = document.createElement("a");
+      a.href = URL.createObjectURL(res[0]);
+      a.download = res[1];
+      document.body.appendChild(a);
+      a.click();
+      setTimeout(function () { URL.revokeObjectURL(a.href); a.remove(); }, 1000);
+    }).catch(function (e) { document.getElementById("search-msg").textContent = "Xuất danh sách / export: " + e.message; });
   }
   function trend(series) {
     var pts = series.slice(-12), w = 26, hgt = 60;

@@ -17,8 +17,10 @@ from PIL import Image
 
 from api.answers import profile_or_none
 from api.app import create_app
+from api.security import Principal, authenticate
 from api.settings import ApiSettings
 from tests.api import servecity
+from tests.api.conftest import COMMAND_CENTRE
 from tests.api.webdriver import OFFLINE, Browser
 
 pytestmark = pytest.mark.chromium
@@ -120,11 +122,17 @@ def test_map_offline_levels_click_and_dates(city_store, chromium_path: str, live
 
 
 def test_map_falls_back_when_the_base_map_is_unreachable(city_store, chromium_path: str, live_server) -> None:
+    """…as the command centre sees it: with the household layer and the ward's list exports."""
     store, city = city_store
     settings = ApiSettings(
         snapshot_poll_seconds=0.05, basemap_url="https://tile.openstreetmap.org/{z}/{x}/{y}.png"
     )
     app = create_app(store=store, settings=settings)
+
+    async def command_centre() -> Principal:
+        return COMMAND_CENTRE
+
+    app.dependency_overrides[authenticate] = command_centre
     with live_server(app) as srv, Browser(chromium_path, args=OFFLINE) as browser:
         browser.get(srv.url + URL)
         browser.wait_for(
@@ -136,3 +144,11 @@ def test_map_falls_back_when_the_base_map_is_unreachable(city_store, chromium_pa
         level = city.level(city.snapshots[-1], "ward", servecity.SAI_GON)
         colour = _centre_colour(browser, _shot(browser))
         assert np.all(np.abs(colour - _blend(profile_or_none("moh-4800").colour(level))) <= 8)
+        assert browser.js("return !!document.querySelector(\"input[data-layer='households']\")")
+        browser.click("#map canvas")
+        browser.wait_for(f"return document.body.getAttribute('data-selected') === '{servecity.SAI_GON}'")
+        kinds = browser.wait_for(
+            "var b = document.querySelectorAll('#info button[data-export]');"
+            " return b.length && Array.from(b).map(x => x.getAttribute('data-export'))"
+        )
+        assert kinds == ["xlsx", "csv", "map.png"]
