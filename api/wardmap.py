@@ -3,7 +3,8 @@ named) and the listed households that carry a follow-up or support flag, numbere
 household list (`api.householdlist`), on an A4 landscape page (PNG, 150 dpi).
 
 Drawn with Pillow from the store's geometry (the ward from the gazetteer, groups from `groups`, points
-from `households`): no base map, so it prints the same offline.
+from `households`): no base map, so it prints the same offline. A list filtered to some groups prints
+their part of the ward (the rest faint); group names are written only where they fit inside the group.
 """
 
 from __future__ import annotations
@@ -88,23 +89,31 @@ def render_ward_map(wl: WardList) -> bytes:
     ).drop_duplicates("household_id")
     flagged = flagged[["stt", "household_id", *HOUSEHOLD_FLAGS]].merge(points, on="household_id")
 
-    img = Image.new("RGBA", PAGE, (255, 255, 255, 255))
+    img = Image.new("RGB", PAGE, (255, 255, 255))  # RGB: translucent fills blend into it
     draw = ImageDraw.Draw(img, "RGBA")
     top = MARGIN + 70
-    frame = _Frame(ward.bounds, (MARGIN, top, PAGE[0] - PANEL - MARGIN, PAGE[1] - MARGIN - 40))
-    for _, g in groups.iterrows():
-        geom = shapely.from_wkb(g["geometry"]) if isinstance(g["geometry"], bytes) else g["geometry"]
-        row = view.row("group", g["group_id"]) or {}
+    geoms = [shapely.from_wkb(g) if isinstance(g, bytes) else g for g in groups["geometry"]]
+    chosen = [geom for geom, gid in zip(geoms, groups["group_id"], strict=True) if gid in wl.filter.groups]
+    # a list of some groups prints their part of the ward, large enough to read
+    bounds = shapely.union_all(chosen).bounds if chosen else ward.bounds
+    frame = _Frame(bounds, (MARGIN, top, PAGE[0] - PANEL - MARGIN, PAGE[1] - MARGIN - 40))
+    label = font(15)
+    for geom, gid, name in zip(geoms, groups["group_id"], groups["name"], strict=True):
+        row = view.row("group", gid) or {}
         level = row.get("level")
         colour = view.colour(int(level)) if level is not None and level == level else "#9e9e9e"
+        faint = bool(chosen) and gid not in wl.filter.groups
         for ring in _rings(geom):
             pts = [tuple(p) for p in frame.xy(ring[:, 0], ring[:, 1])]
-            draw.polygon(pts, fill=_rgba(colour, 50), outline=(96, 125, 139, 255))
+            draw.polygon(pts, fill=_rgba(colour, 35 if faint else 90), outline=(96, 125, 139, 255))
+        # the group's name only where it fits inside the group's outline on the page
+        text = str(name or gid)
+        w, s_, e, n = geom.bounds
         c = geom.representative_point()
         x, y = frame.xy(np.array([c.x]), np.array([c.y]))[0]
-        draw.text(
-            (x, y), str(g.get("name") or g["group_id"]), font=font(15), fill=(55, 71, 79, 255), anchor="mm"
-        )
+        fits = draw.textlength(text, font=label) < (e - w) * frame.k * frame.scale * 0.9
+        if not faint and fits and (n - s_) * frame.scale > 18:
+            draw.text((x, y), text, font=label, fill=(55, 71, 79, 255), anchor="mm")
     for ring in _rings(ward):
         pts = [tuple(p) for p in frame.xy(ring[:, 0], ring[:, 1])]
         draw.line([*pts, pts[0]], fill=(38, 50, 56, 255), width=4)
@@ -123,6 +132,17 @@ def render_ward_map(wl: WardList) -> bytes:
             stroke_fill="white",
         )
 
+    # the map stays inside its box: white margins over anything drawn beyond
+    white = (255, 255, 255)
+    bottom = PAGE[1] - MARGIN - 40
+    for box in (
+        (0, 0, PAGE[0], top - 1),
+        (PAGE[0] - PANEL - MARGIN + 1, 0, PAGE[0], PAGE[1]),
+        (0, bottom + 1, PAGE[0], PAGE[1]),
+        (0, 0, MARGIN - 1, PAGE[1]),
+    ):
+        draw.rectangle(box, fill=white)
+    draw.rectangle((MARGIN, top, PAGE[0] - PANEL - MARGIN, bottom), outline=(176, 190, 197), width=1)
     draw.text((MARGIN, MARGIN - 10), f"{wl.ward_name} – hộ cần theo dõi", font=font(30, True), fill="black")
     draw.text(
         (MARGIN, MARGIN + 30),
@@ -132,9 +152,9 @@ def render_ward_map(wl: WardList) -> bytes:
         fill=(69, 90, 100, 255),
     )
     _legend(draw, view, PAGE[0] - PANEL, top)
-    _scale_bar(draw, frame, MARGIN, PAGE[1] - MARGIN)
+    _scale_bar(draw, frame, MARGIN, PAGE[1] - MARGIN + 5)
     out = io.BytesIO()
-    img.convert("RGB").save(out, format="PNG", optimize=False, dpi=(150, 150))
+    img.save(out, format="PNG", optimize=False, dpi=(150, 150))
     return out.getvalue()
 
 
