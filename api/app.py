@@ -38,6 +38,7 @@ TAGS = [
     {"name": "bulk", "description": "Whole files per unit type, current and time series, CSV and JSON."},
     {"name": "tiles", "description": "MVT and PNG tiles, TileJSON 3.0, OGC-style URLs, the MapLibre style."},
     {"name": "snapshots", "description": "What is served and which days can be asked for."},
+    {"name": "exports", "description": "Ward leaders' household lists (XLSX, CSV) and printable ward maps."},
     {"name": "health", "description": "Liveness and readiness."},
 ]
 

@@ -2,7 +2,19 @@
 
 from __future__ import annotations
 
-from api.routers import bulk, geocode, geojson, health, ingest, mappage, risk, snapshots, tiles, units
+from api.routers import (
+    bulk,
+    exports,
+    geocode,
+    geojson,
+    health,
+    ingest,
+    mappage,
+    risk,
+    snapshots,
+    tiles,
+    units,
+)
 
 ROUTERS = [
     health.router,
@@ -15,4 +27,5 @@ ROUTERS = [
     mappage.router,
     geocode.router,
     ingest.router,
+    exports.router,
 ]

@@ -1,4 +1,5 @@
-"""The command centre's map page (Leaflet, every asset served by this app: works with no internet)."""
+"""The command centre's map page (MapLibre GL over riskmap's own style; every JS, CSS and font file is served by
+this app, so it works with no internet). The page itself is `api/static/map.html` + `map.js` + `map.css`."""
 
 from __future__ import annotations
 

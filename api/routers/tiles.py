@@ -78,10 +78,12 @@ async def layer_tilejson(
     request: Request,
     layer: str,
     format: Annotated[Literal["mvt", "png"], Query(description="vector tiles or the raster overlay")] = "mvt",
+    as_of: AsOfQuery = None,
 ) -> Response:
     spec = layer_spec(layer)
-    view = await view_for(request, None)
-    return _json(tilejson(spec, base_url(request, request.app.state.settings), view, format), view)
+    view = await view_for(request, as_of)
+    day = as_of.isoformat() if as_of else None
+    return _json(tilejson(spec, base_url(request, request.app.state.settings), view, format, day), view)
 
 
 @router.get(

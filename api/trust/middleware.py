@@ -171,7 +171,13 @@ class TrustMiddleware:
                     target=target,
                     outcome=str(status or 500),
                     ip=ip,
-                    detail={"via": who.via, "method": method, "request_id": rid, "roles": sorted(who.roles)},
+                    detail={
+                        "via": who.via,
+                        "method": method,
+                        "request_id": rid,
+                        "roles": sorted(who.roles),
+                        **(state.get("audit_detail") or {}),  # a route's own facts (filter, row count)
+                    },
                 )
 
 
