@@ -180,6 +180,9 @@ def incremental(store_dir: Path, as_of: dt.date, profile: str, updates: int) -> 
         .set_index("household_id")
     )
     port = _free_port()
+    # the server's log goes to a file (a pipe nobody reads would block it, and reading it blocks us)
+    log_path = store_dir / "bench-serve.log"
+    server_log = open(log_path, "w")  # noqa: SIM115 (closed after the server stops)
     env = {
         **os.environ,
         "RISKMAP_STORE_BACKEND": "embedded",
@@ -201,14 +204,15 @@ def incremental(store_dir: Path, as_of: dt.date, profile: str, updates: int) -> 
         cwd=ROOT,
         env=env,
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
+        stderr=server_log,
     )
     url = f"http://127.0.0.1:{port}"
     rows = []
     try:
         with httpx.Client(base_url=url, timeout=10) as http:
-            deadline = time.time() + 300
+            # at full scale a first start prepares the map's polygons for millions of households
+            t_start = time.time()
+            deadline = t_start + 1800
             while True:
                 try:
                     if http.get("/readyz").status_code == 200:
@@ -216,10 +220,9 @@ def incremental(store_dir: Path, as_of: dt.date, profile: str, updates: int) -> 
                 except httpx.HTTPError:
                     pass
                 if server.poll() is not None or time.time() > deadline:
-                    sys.exit(
-                        f"the API did not start: {server.stderr.read()[-2000:] if server.stderr else ''}"
-                    )
+                    sys.exit(f"the API did not start: {log_path.read_text()[-2000:]}")
                 time.sleep(0.2)
+            log(f"  API ready after {time.time() - t_start:.1f} s (load {load()})")
             rng = np.random.default_rng(1)
             next_id = int(store.read_arrow("records", columns=["record_id"]).column(0).to_numpy().max()) + 1
             members = np.bincount(inp.person_hh[inp.person_hh >= 0], minlength=inp.n_households)
@@ -283,6 +286,7 @@ def incremental(store_dir: Path, as_of: dt.date, profile: str, updates: int) -> 
             server.wait(timeout=20)
         except subprocess.TimeoutExpired:
             server.kill()
+        server_log.close()
     # In-process: delta write + publish + a fresh holder's refresh (what a server does on its poll).
     hid_row = rows[-1] if rows else None
     holder = SnapshotHolder(store)
