@@ -47,7 +47,9 @@ wall = time.perf_counter() - t0
 print(json.dumps({"wall_s": wall, "timings_s": res.timings, "summary": res.summary(),
                   "snapshot_id": res.snapshot.snapshot_id, "units": res.snapshot.stats["units"],
                   "households": res.households.num_rows, "model": res.snapshot.stats.get("model"),
-                  "maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+                  "maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                  "cpu_s": resource.getrusage(resource.RUSAGE_SELF).ru_utime
+                           + resource.getrusage(resource.RUSAGE_SELF).ru_stime}))
 """
 
 
@@ -178,6 +180,9 @@ def incremental(store_dir: Path, as_of: dt.date, profile: str, updates: int) -> 
         .set_index("household_id")
     )
     port = _free_port()
+    # the server's log goes to a file (a pipe nobody reads would block it, and reading it blocks us)
+    log_path = store_dir / "bench-serve.log"
+    server_log = open(log_path, "w")  # noqa: SIM115 (closed after the server stops)
     env = {
         **os.environ,
         "RISKMAP_STORE_BACKEND": "embedded",
@@ -199,14 +204,15 @@ def incremental(store_dir: Path, as_of: dt.date, profile: str, updates: int) -> 
         cwd=ROOT,
         env=env,
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
+        stderr=server_log,
     )
     url = f"http://127.0.0.1:{port}"
     rows = []
     try:
         with httpx.Client(base_url=url, timeout=10) as http:
-            deadline = time.time() + 300
+            # at full scale a first start prepares the map's polygons for millions of households
+            t_start = time.time()
+            deadline = t_start + 1800
             while True:
                 try:
                     if http.get("/readyz").status_code == 200:
@@ -214,10 +220,9 @@ def incremental(store_dir: Path, as_of: dt.date, profile: str, updates: int) -> 
                 except httpx.HTTPError:
                     pass
                 if server.poll() is not None or time.time() > deadline:
-                    sys.exit(
-                        f"the API did not start: {server.stderr.read()[-2000:] if server.stderr else ''}"
-                    )
+                    sys.exit(f"the API did not start: {log_path.read_text()[-2000:]}")
                 time.sleep(0.2)
+            log(f"  API ready after {time.time() - t_start:.1f} s (load {load()})")
             rng = np.random.default_rng(1)
             next_id = int(store.read_arrow("records", columns=["record_id"]).column(0).to_numpy().max()) + 1
             members = np.bincount(inp.person_hh[inp.person_hh >= 0], minlength=inp.n_households)
@@ -281,6 +286,7 @@ def incremental(store_dir: Path, as_of: dt.date, profile: str, updates: int) -> 
             server.wait(timeout=20)
         except subprocess.TimeoutExpired:
             server.kill()
+        server_log.close()
     # In-process: delta write + publish + a fresh holder's refresh (what a server does on its poll).
     hid_row = rows[-1] if rows else None
     holder = SnapshotHolder(store)
@@ -394,7 +400,7 @@ def main() -> None:
             runs.append(r)
             log(
                 f"  run {i + 1}: {r['wall_s']:.1f} s in the process ({r['process_wall_s']:.1f} s with start-up), "
-                f"peak memory {r['maxrss_mb'] / 1024:.2f} GB, load {r['load']}; stages "
+                f"CPU {r['cpu_s']:.1f} s, peak memory {r['maxrss_mb'] / 1024:.2f} GB, load {r['load']}; stages "
                 + ", ".join(f"{k} {v:.1f}" for k, v in r["timings_s"].items())
             )
             log(f"    {r['summary']}")
@@ -402,6 +408,7 @@ def main() -> None:
         figures["full"] = {
             "best_wall_s": best["wall_s"],
             "best_process_wall_s": best["process_wall_s"],
+            "best_cpu_s": min(r["cpu_s"] for r in runs),
             "peak_rss_gb": max(r["maxrss_mb"] for r in runs) / 1024,
             "read_floor_s": floor,
             "ratio_to_read_floor": best["wall_s"] / floor,

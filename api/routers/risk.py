@@ -455,6 +455,9 @@ def household_details(a: dict[str, Any], row: dict[str, Any], profile_id: str | 
         and not k.startswith("flag_")
         and isinstance(v, int | np.integer)
     }
+    p = row.get("model_probability")  # the model's step is explained by its probability
+    if isinstance(p, float | np.floating) and np.isfinite(p):
+        a["metrics"]["model_probability"] = round(float(p), 4)
 
 
 # --- batch -------------------------------------------------------------------------------------------

@@ -523,6 +523,13 @@ class Profile:
         for i, s in enumerate(self.steps):
             if bits >> i & 1:
                 out.append(s.params.get(f"flag_{lang}") or s.params.get(f"name_{lang}") or s.id)
+        if not out:  # nothing fired: the level is the profile's base, and the answer says so
+            base = self.base_level
+            out.append(
+                f"Không có yếu tố nguy cơ nào: mức nền {base}"
+                if lang == "vi"
+                else f"No risk factor applies: base level {base}"
+            )
         return out
 
 

@@ -13,8 +13,9 @@ household and unit). For new event records it
    `stats["delta"] = true` (raised official levels held for their notice, as in a full run), and
    publishes it.
 
-Kept from the full run until the next one: hot spots, the model's probabilities and the smoothing priors
-of each ward (a delta changes the units it touches and nothing else). Readers resolve a delta with
+Kept from the full run until the next one: hot spots and the model's probabilities (a delta changes the
+units it touches and nothing else). Rates below the ward are smoothed again toward their ward's new prior
+for every unit of the touched wards, as a full run smooths them. Readers resolve a delta with
 `risk.score.resolve_snapshot`.
 """
 
@@ -41,7 +42,7 @@ from risk.score.inputs import (
     _days,
     dose_kinds,
 )
-from risk.score.metrics import COUNTS, HouseholdCounts, household_counts, rates, smooth_with
+from risk.score.metrics import COUNTS, HouseholdCounts, empirical_bayes, household_counts, rates
 from risk.score.snapshots import apply_notice, resolve_snapshot
 from risk.score.status import person_status
 from risk.store import SnapshotInfo, Store
@@ -75,6 +76,8 @@ class IncrementalScorer:
         _ = run.household_evaluation
         self.counts: HouseholdCounts = run.counts
         self.person_index = pd.Index(inp.person_id)
+        # build its hash table now, not in the first update (14.5 M ids: seconds)
+        self.person_index.get_indexer(inp.person_id[:1])
         # Members of each household (CSR over person positions).
         order = np.argsort(inp.person_hh, kind="stable")
         hh_sorted = inp.person_hh[order]
@@ -216,7 +219,7 @@ class IncrementalScorer:
                     np.add.at(add, wc[okw], unlinked[okw])
                     touched = np.union1d(touched, np.unique(wc[okw][unlinked[okw].any(axis=1)]))
                 if len(touched):
-                    self._refresh(unit_type, m, touched, add[touched])
+                    touched = self._refresh(unit_type, m, touched, add[touched])
             changed_units[unit_type] = self._reevaluate(unit_type, touched)
         timings["units"] = time.perf_counter() - t
 
@@ -249,7 +252,7 @@ class IncrementalScorer:
                     "events": int(n_events),
                     "households": n_hh,
                     "units": {k: len(v) for k, v in changed_units.items() if len(v)},
-                    "kept_from_full_run": ["hotspots", "model_probability", "smoothing_priors"],
+                    "kept_from_full_run": ["hotspots", "model_probability"],
                 },
             )
             tables: dict[str, pd.DataFrame | pa.Table] = {}
@@ -339,31 +342,58 @@ class IncrementalScorer:
         )
         return household_counts(mini, status).values
 
-    def _refresh(self, unit_type: str, m: pd.DataFrame, rows: np.ndarray, add: np.ndarray) -> None:
-        """New counts and rates of some units, written back in one assignment (pandas costs per call)."""
+    def _refresh(self, unit_type: str, m: pd.DataFrame, rows: np.ndarray, add: np.ndarray) -> np.ndarray:
+        """New counts and rates of some units, written back in one assignment (pandas costs per call);
+        returns the units whose metrics changed.
+
+        Below the ward, rates are smoothed toward the ward (empirical Bayes): new cases in a ward change
+        its prior, so every unit of that type in the ward is smoothed again, exactly as a full run does
+        (a few hundred groups or cells per ward).
+        """
+        units = self.run.unitsets[unit_type]
+        smoothed = unit_type == "group" or unit_type in CELL_TYPES
+        if smoothed:
+            wards = np.unique(units.prior_ward[rows])
+            wards = wards[wards >= 0]
+            rows_all = np.union1d(rows, np.flatnonzero(np.isin(units.prior_ward, wards)))
+            extra = np.zeros((len(rows_all), add.shape[1]))
+            extra[np.searchsorted(rows_all, rows)] = add
+            rows, add = rows_all, extra
         counts = m.iloc[rows][list(COUNTS)] + add
         sub = rates(counts)
-        if unit_type == "group" or unit_type in CELL_TYPES:
-            units = self.run.unitsets[unit_type]
+        if smoothed:
+            from risk.score.compute import RATE_COLUMNS
+
             pop = counts["population"].to_numpy()
+            parent = units.prior_ward[rows]
             sub["community_cases_per_100k_7d_raw"] = sub["community_cases_per_100k_7d"]
             for w in ("7d", "14d"):
-                prior = self.run.priors.get((unit_type, w))
-                if prior is not None:
-                    e = counts[f"community_cases_{w}"].to_numpy()
-                    sub[f"community_cases_per_100k_{w}"] = (
-                        smooth_with(e, pop, units.prior_ward[rows], prior) * 1e5
-                    )
+                sm = empirical_bayes(counts[f"community_cases_{w}"].to_numpy(), pop, parent)
+                sub[f"community_cases_per_100k_{w}"] = sm.rate * 1e5
+                if w == "7d":
+                    sub["community_cases_per_100k_7d_prior"] = sm.prior * 1e5
+                    sub["smoothing_weight"] = sm.weight
+                full = self.run.priors.get((unit_type, w))
+                if full is not None and len(sm.parent_mean):  # kept current for whoever reads them
+                    here = np.unique(parent[parent >= 0])
+                    here = here[here < len(full.parent_mean)]
+                    full.parent_mean[here] = sm.parent_mean[here]
+                    full.parent_var[here] = sm.parent_var[here]
             sub["community_cases_per_100k_7d_eb"] = sub["community_cases_per_100k_7d"]
             small = pop < self.run.config.min_population
             if small.any():
-                from risk.score.compute import RATE_COLUMNS
-
                 sub.loc[
-                    small, [c for c in RATE_COLUMNS if c in sub] + ["community_cases_per_100k_7d_raw"]
+                    small,
+                    [c for c in RATE_COLUMNS if c in sub]
+                    + [
+                        "community_cases_per_100k_7d_raw",
+                        "community_cases_per_100k_7d_prior",
+                        "smoothing_weight",
+                    ],
                 ] = np.nan
         cols = [c for c in sub.columns if c in m.columns]
         m.loc[m.index[rows], cols] = sub[cols].to_numpy(dtype=float)
+        return rows
 
     def _reevaluate(self, unit_type: str, touched: np.ndarray) -> np.ndarray:
         """Evaluate the touched units again on their updated metrics; units whose counts or level changed.

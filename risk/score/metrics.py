@@ -77,8 +77,10 @@ class HouseholdCounts:
 def per_household(person_hh: np.ndarray, columns: list[np.ndarray], n_households: int) -> np.ndarray:
     """Sums of per-person columns (bool or small ints) per household: H × len(columns) int32.
 
-    Persons are ordered by household (`risk.score.inputs` sorts them), so one `np.add.reduceat` over the
-    stacked columns does every sum at once; persons without a household (−1, sorted first) are skipped.
+    Persons are ordered by household (`risk.score.inputs` sorts them), so a household's sum is the
+    difference of a running sum at its last and its previous household's last member: one `np.cumsum`
+    per column (4× faster than `np.add.reduceat`, which casts through buffers; one column at a time, so
+    no P × K copy); persons without a household (−1, sorted first) are skipped.
     """
     out = np.zeros((n_households, len(columns)), dtype=np.int32)
     first = int(np.searchsorted(person_hh, 0))
@@ -87,12 +89,13 @@ def per_household(person_hh: np.ndarray, columns: list[np.ndarray], n_households
         return out
     if len(hh) > 1 and (np.diff(hh) < 0).any():
         raise ValueError("per_household: persons must be ordered by household")
-    # columns as rows (K × P): reduceat along contiguous rows is ~4× faster than along axis 0
-    stacked = np.empty((len(columns), len(hh)), dtype=np.int8)
-    for j, c in enumerate(columns):
-        stacked[j] = c[first:]
     starts = np.flatnonzero(np.r_[True, hh[1:] != hh[:-1]])
-    sums = np.add.reduceat(stacked, starts, axis=1, dtype=np.int32)
+    ends = np.r_[starts[1:], len(hh)] - 1
+    sums = np.empty((len(columns), len(starts)), dtype=np.int32)
+    for j, c in enumerate(columns):
+        run = np.cumsum(c[first:], dtype=np.int32)
+        sums[j] = run[ends]
+        sums[j, 1:] -= run[ends[:-1]]
     out[hh[starts]] = sums.T
     return out
 

@@ -172,6 +172,8 @@ def test_household_profile_levels_and_flags() -> None:
     bits = ev.applied_bits()
     assert p.explain_bits(int(bits[1]), "en") == ["F0 in the household"]
     assert "Booster due" in p.explain_bits(int(bits[5]), "en")
+    assert bits[0] == 0 and p.explain_bits(0, "en") == ["No risk factor applies: base level 1"]
+    assert p.explain_bits(0, "vi") == ["Không có yếu tố nguy cơ nào: mức nền 1"]
 
 
 @pytest.mark.parametrize("pid", ["moh-4800", "moh-218", "nsc-2686", "riskmap-household", "riskmap-cell"])

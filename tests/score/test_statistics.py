@@ -103,3 +103,17 @@ def test_permutation_inference_through_esda() -> None:
     y[:7] = 30
     h = hotspots(y + 1, adj, alpha=0.1, permutations=49, seed=1)
     assert h.method == "gi*-permutation-49" and len(h.p) == len(ids)
+
+
+def test_per_household_sums_equal_a_plain_scatter() -> None:
+    from risk.score.metrics import per_household
+
+    rng = np.random.default_rng(1)
+    hh = np.sort(rng.integers(-1, 50, 400)).astype(np.int32)  # −1: persons without a household
+    cols = [rng.random(400) < 0.4, rng.integers(0, 3, 400).astype(np.int8)]
+    expected = np.zeros((55, 2), dtype=np.int64)
+    for j, c in enumerate(cols):
+        np.add.at(expected[:, j], hh[hh >= 0], c[hh >= 0].astype(np.int64))
+    assert (per_household(hh, cols, 55) == expected).all()
+    with pytest.raises(ValueError, match="ordered by household"):
+        per_household(hh[::-1].copy(), [c[::-1].copy() for c in cols], 55)
