@@ -365,28 +365,47 @@ def _factorize(col: Column, known: pd.Index | None) -> tuple[np.ndarray, pd.Inde
 
 
 def _record_to_person(links: pa.Table, person_ids: np.ndarray, frames: list[pa.Table]) -> object:
-    """A function record table → person positions (−1 unlinked), by a scatter into a dense array.
+    """A function record table → person positions (−1 unlinked).
 
-    Record ids come from one sequence, so an array as long as the largest id is the fastest map; only the
-    records of the kinds read are mapped (registry links are skipped before the person lookup).
+    Where record ids are dense (one sequence, as the truth loader writes them) an array as long as the
+    largest id is the fastest map; ingested ids are sparse (batch and row in one 64-bit number), so then
+    the linked ids are sorted once and looked up by binary search. Only the records of the kinds read are
+    mapped (registry links are skipped before the person lookup).
     """
     rec_ids = [_ints(f["record_id"]) for f in frames]
+    n_records = sum(len(r) for r in rec_ids)
     max_id = max((int(r.max()) for r in rec_ids if len(r)), default=0)
-    lookup = np.full(max_id + 1, -1, dtype=np.int32)
     rid = _ints(links["record_id"])
-    keep = (rid >= 0) & (rid <= max_id)
-    wanted = np.zeros(max_id + 1, dtype=bool)
-    for r in rec_ids:
-        wanted[r[r >= 0]] = True
-    sel = keep.copy()
-    sel[keep] = wanted[rid[keep]]
-    lookup[rid[sel]] = positions(_ints(links["person_id"])[sel], person_ids, "persons")
+    if max_id <= 4 * max(n_records, len(rid)) + (1 << 20):
+        lookup = np.full(max_id + 1, -1, dtype=np.int32)
+        keep = (rid >= 0) & (rid <= max_id)
+        wanted = np.zeros(max_id + 1, dtype=bool)
+        for r in rec_ids:
+            wanted[r[r >= 0]] = True
+        sel = keep.copy()
+        sel[keep] = wanted[rid[keep]]
+        lookup[rid[sel]] = positions(_ints(links["person_id"])[sel], person_ids, "persons")
 
-    def person_of(frame: pa.Table) -> np.ndarray:
+        def person_of(frame: pa.Table) -> np.ndarray:
+            r = _ints(frame["record_id"])
+            return lookup[r] if len(r) else np.zeros(0, np.int32)
+
+        return person_of
+
+    read = np.unique(np.concatenate(rec_ids)) if rec_ids else np.zeros(0, np.int64)
+    sel = np.isin(rid, read, assume_unique=False)
+    order = np.argsort(rid[sel], kind="stable")
+    keys = rid[sel][order]
+    persons = positions(_ints(links["person_id"])[sel][order], person_ids, "persons").astype(np.int32)
+
+    def person_of_sparse(frame: pa.Table) -> np.ndarray:
         r = _ints(frame["record_id"])
-        return lookup[r] if len(r) else np.zeros(0, np.int32)
+        if not len(r) or not len(keys):
+            return np.full(len(r), -1, np.int32)
+        i = np.minimum(np.searchsorted(keys, r), len(keys) - 1)
+        return np.where(keys[i] == r, persons[i], -1).astype(np.int32)
 
-    return person_of
+    return person_of_sparse
 
 
 def dose_kinds(kind_codes: np.ndarray, janssen: np.ndarray) -> np.ndarray:

@@ -22,3 +22,26 @@ def test_partitioned_positions_equal_plain_positions(monkeypatch, kind: str) -> 
     assert (inputs.positions(values, keys, "persons") == plain).all()
     with pytest.raises(ValueError, match="persons: ids are not unique"):
         inputs.positions(values, np.r_[keys, keys[7]], "persons")
+
+
+@pytest.mark.parametrize("sparse", [False, True])
+def test_records_map_to_their_persons_with_dense_or_ingested_ids(sparse: bool) -> None:
+    """Ingested record ids are batch << 24 | row (sparse: a dense array over them would need tens of GB,
+    which the demo's scoring once tried); ids from one sequence are dense. Both map the same way."""
+    import pyarrow as pa
+
+    rng = np.random.default_rng(4)
+    n = 3000
+    rid = np.arange(1, n + 1, dtype=np.int64)
+    if sparse:
+        rid = (rng.integers(1, 400, n).astype(np.int64) << 24) | rng.permutation(n).astype(np.int64)
+        rid = np.unique(rid)
+        n = len(rid)
+    person_ids = np.arange(100, 100 + 500, dtype=np.int64)
+    linked = rng.random(n) < 0.9
+    who = rng.integers(0, 500, n)
+    links = pa.table({"record_id": rid[linked], "person_id": person_ids[who[linked]]})
+    frames = [pa.table({"record_id": rid[: n // 2]}), pa.table({"record_id": rid[n // 2 :]})]
+    person_of = inputs._record_to_person(links, person_ids, frames)
+    got = np.concatenate([person_of(f) for f in frames])
+    assert (got == np.where(linked, who, -1)).all()
