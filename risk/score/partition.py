@@ -280,6 +280,26 @@ class UnitLevels:
     cell_level: pd.Series | None  # cell hex id → level
 
 
+def levels_for(levels: UnitLevels, part: Partial) -> UnitLevels:
+    """Only the units a partition's households belong to: what a worker holds is bounded by its
+    partition, not by the country."""
+
+    def only(values: pd.Series | None, ids: Any) -> pd.Series | None:
+        return None if values is None else values.reindex(pd.Index(ids).intersection(values.index))
+
+    groups = part.keys["group_id"].dropna().unique()
+    cells: Any = ()
+    if levels.cell_type is not None:
+        res = int(levels.cell_type.split("_")[1])
+        cells = h3cells.to_hex(np.unique(part.keys[f"h3_{res}"].to_numpy(dtype=np.uint64)))
+    return UnitLevels(
+        only(levels.group_level, groups),
+        only(levels.group_lockdown, groups),
+        levels.cell_type,
+        only(levels.cell_level, cells),
+    )
+
+
 def unit_levels(run: ScoreRun) -> UnitLevels:
     """From the reduced run, the lookups `ScoreRun.neighbourhood_level` and `group_lockdown` use."""
     g_level = g_lock = c_level = None
@@ -332,7 +352,7 @@ class PartitionRun(ScoreRun):
 
 
 def household_rows(
-    source: PartitionSource, day: int, config: ScoreConfig, geo: Geography, levels: UnitLevels
+    source: PartitionSource, levels: UnitLevels, day: int, config: ScoreConfig, geo: Geography
 ) -> pa.Table:
     """The second map step: `household_levels` rows of one partition."""
     _no_model(config)
@@ -381,11 +401,22 @@ class Runner:
                 out.append(s)
         return out
 
-    def map(self, fn: Callable[..., Any], items: Sequence[Any], **kwargs: Any) -> list[Any]:
+    def map(
+        self,
+        fn: Callable[..., Any],
+        items: Sequence[Any],
+        per_item: Sequence[Any] | None = None,
+        **kwargs: Any,
+    ) -> list[Any]:
+        """`fn(item[, per_item[i]], **kwargs)` for every item; kwargs are sent to each worker once."""
+        extra = [(p,) for p in per_item] if per_item is not None else [()] * len(items)
         if self.client is None:
-            return [fn(item, **kwargs) for item in items]
+            return [fn(item, *e, **kwargs) for item, e in zip(items, extra, strict=True)]
         shared = {k: self.client.scatter(v, broadcast=True) for k, v in kwargs.items()}
-        futures = [self.client.submit(fn, item, pure=False, **shared) for item in items]
+        futures = [
+            self.client.submit(fn, item, *e, pure=False, **shared)
+            for item, e in zip(items, extra, strict=True)
+        ]
         return self.client.gather(futures)
 
     def close(self) -> None:
@@ -435,9 +466,9 @@ def score_partitions(
         if "household" in config.unit_types:
             t = time.perf_counter()
             worker_geo = Geography(geo.gazetteer, None)
-            households = runner.map(
-                household_rows, placed, day=day, config=config, geo=worker_geo, levels=unit_levels(run)
-            )
+            everything = unit_levels(run)
+            per_part = [levels_for(everything, p) for p in partials]
+            households = runner.map(household_rows, placed, per_part, day=day, config=config, geo=worker_geo)
             timings["map_households"] = time.perf_counter() - t
         return PartitionedResult(run, levels, households, timings, partials, runner.where)
     finally:
