@@ -34,9 +34,10 @@ import hashlib
 import math
 import re
 import threading
+import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -142,6 +143,11 @@ def column_ddl(t: TableSpec, f: pa.Field) -> str:
 
 
 MERCATOR_LAT = 85.0511287798066  # Web Mercator's latitude limit
+MERCATOR_HALF = 20037508.342789244  # half the Web Mercator world's width, in metres
+# The boxes of the provinces' households, read by tile statements to name the partitions a household tile
+# needs; kept per store object this long (writes through the same object drop them at once).
+PROVINCE_BOXES = "SELECT province, ST_XMin(extent), ST_YMin(extent), ST_XMax(extent), ST_YMax(extent) FROM province_extents"
+PROVINCE_BOXES_TTL_S = 5.0
 
 
 def point_3857_ddl(lon: str, lat: str) -> str:
@@ -442,6 +448,7 @@ class PostgisStore:
         self._migrate_conninfo = _conninfo(params, schema, 0)
         self._tile_conninfo = _conninfo(params, schema, self.settings.statement_timeout_ms, **TILE_SETTINGS)
         self._tile_pool: AsyncConnectionPool | None = None
+        self._boxes: tuple[float, list[tuple[str, float, float, float, float]]] | None = None
         self._tile_loop: asyncio.AbstractEventLoop | None = None
         self._postgis_schema: str | None = None  # known once the schema has been checked
         max_size = max(self.settings.pool_max, self.settings.pool_min, 1)
@@ -479,7 +486,7 @@ class PostgisStore:
 
     def tile(self, q: TileQuery) -> bytes:
         """One vector tile (MVT bytes; empty when no feature meets the tile). See `risk.store.tilesql`."""
-        query, params = tile_sql(q)
+        query, params = self.tile_statement(q)
         with self.connection() as conn, conn.cursor(binary=True) as cur:
             for name, value in TILE_SETTINGS.items():
                 cur.execute(sql.SQL("SET LOCAL {} = {}").format(sql.Identifier(name), sql.Literal(value)))
@@ -507,13 +514,44 @@ class PostgisStore:
 
     async def tile_async(self, q: TileQuery) -> bytes:
         """`tile` without leaving the event loop: an async pool of connections kept for tiles."""
-        query, params = tile_sql(q)
         pool = await self._tiles()
         with self._guard():
             async with pool.connection() as conn:
+                if q.source == "households" and q.provinces is None:
+                    if self._boxes is None or self._boxes[0] < time.monotonic():
+                        self._keep_boxes(await (await conn.execute(PROVINCE_BOXES)).fetchall())
+                    q = self._with_provinces(q)
+                query, params = tile_sql(q)
                 cur = await conn.cursor(binary=True).execute(query, params)
                 row = await cur.fetchone()
         return bytes(row[0]) if row and row[0] is not None else b""
+
+    def tile_statement(self, q: TileQuery) -> tuple[sql.Composable, dict[str, Any]]:
+        """The statement of a tile as `tile` runs it (a households tile names its provinces)."""
+        if q.source == "households" and q.provinces is None:
+            if self._boxes is None or self._boxes[0] < time.monotonic():
+                with self.connection() as conn:
+                    self._keep_boxes(conn.execute(PROVINCE_BOXES).fetchall())
+            q = self._with_provinces(q)
+        return tile_sql(q)
+
+    def _keep_boxes(self, rows: list[tuple[Any, ...]]) -> None:
+        self._boxes = (time.monotonic() + PROVINCE_BOXES_TTL_S, [(r[0], *map(float, r[1:])) for r in rows])
+
+    def _with_provinces(self, q: TileQuery) -> TileQuery:
+        """The households tile with the provinces whose households' box meets it (its margin included),
+        so the statement names the partitions it reads."""
+        assert self._boxes is not None
+        size = 2 * MERCATOR_HALF / 2**q.z
+        margin = size * q.buffer / q.extent
+        x0 = -MERCATOR_HALF + q.x * size - margin
+        x1 = -MERCATOR_HALF + (q.x + 1) * size + margin
+        y1 = MERCATOR_HALF - q.y * size + margin
+        y0 = MERCATOR_HALF - (q.y + 1) * size - margin
+        provinces = tuple(
+            sorted(p for p, a, b, c, d in self._boxes[1] if a <= x1 and c >= x0 and b <= y1 and d >= y0)
+        )
+        return replace(q, provinces=provinces)
 
     async def _tiles(self) -> AsyncConnectionPool:
         loop = asyncio.get_running_loop()
@@ -730,6 +768,8 @@ class PostgisStore:
         with self.connection() as conn:
             for t, arrow in conformed:
                 self._load(conn, t, arrow, replace=mode == "replace", bulk=t.name in bulk)
+        if any(t.partition_by for t, _ in conformed):
+            self._boxes = None  # this process sees its own households at once; others within the TTL
 
     @staticmethod
     def _conform(tables: Mapping[str, Frame]) -> list[tuple[TableSpec, pa.Table]]:
@@ -800,7 +840,9 @@ class PostgisStore:
                     )
                 )
 
-    def _refresh_extents(self, conn: psycopg.Connection, t: TableSpec, arrow: pa.Table, *, everything: bool) -> None:
+    def _refresh_extents(
+        self, conn: psycopg.Connection, t: TableSpec, arrow: pa.Table, *, everything: bool
+    ) -> None:
         """Keep `province_extents` (the Web Mercator box of each partition's points) in the writing
         transaction: tile statements pick the partitions a tile needs from it. Only the partitions
         written are scanned; deleting rows leaves a box too big, never too small."""
