@@ -95,6 +95,16 @@ def reset_peak() -> None:
     Path("/proc/self/clear_refs").write_text("5")
 
 
+def warm() -> None:
+    """Imports and the gazetteer on a fresh worker, before the clock starts (the in-process child has
+    them before its clock starts too)."""
+    import risk.score.partition
+    import risk.synth.country  # noqa: F401
+    from geo.gazetteer import load_gazetteer
+
+    load_gazetteer()
+
+
 def peak_mb() -> float:
     """Peak resident memory since the last `reset_peak` (VmHWM), in MB."""
     for line in Path("/proc/self/status").read_text().splitlines():
@@ -128,6 +138,7 @@ def on_dask(store: Path, provinces: int, as_of: dt.date, workers: int) -> dict:
         Client(cluster) as client,
     ):
         client.wait_for_workers(workers)
+        client.run(warm)
         base = client.run(peak_mb)
         client.run(reset_peak)
         reset_peak()

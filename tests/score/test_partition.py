@@ -76,3 +76,18 @@ def test_partitioned_refuses_the_model_and_bad_keys(scored) -> None:
         score_partitions([inputs], AS_OF, config, geo)
     with pytest.raises(ValueError, match="keys for"):
         split_inputs(inputs, np.zeros(3))
+
+
+def test_score_partitioned_writes_the_same_snapshot(store) -> None:
+    """`score(..., partitioned=True)` (what RISKMAP_SCALE_SCHEDULER turns on) writes the levels an
+    in-process run writes."""
+    from risk.score import score
+
+    a = score(store, AS_OF, publish=False, partitioned=False, previous=None)
+    b = score(store, AS_OF, publish=False, partitioned=True, previous=None)
+    key = ["unit_type", "unit_id"]
+    pd.testing.assert_frame_equal(
+        a.levels.sort_values(key).reset_index(drop=True), b.levels.sort_values(key).reset_index(drop=True)
+    )
+    assert a.households.sort_by("household_id").equals(b.households.sort_by("household_id"))
+    assert "map_counts" in b.timings and "map_counts" not in a.timings
