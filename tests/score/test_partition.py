@@ -91,3 +91,33 @@ def test_score_partitioned_writes_the_same_snapshot(store) -> None:
     )
     assert a.households.sort_by("household_id").equals(b.households.sort_by("household_id"))
     assert "map_counts" in b.timings and "map_counts" not in a.timings
+
+
+def test_a_simulated_country_scores_each_province_as_the_city(tiny_city) -> None:
+    """Two provinces copied from the test city: twice the households and wards, every copy's ward at the
+    city's own level (its people and epidemic are the city's), ids and cells distinct."""
+    from risk.score.compute import Geography
+    from risk.store import StoreSettings
+    from risk.store.embedded import EmbeddedStore
+    from risk.synth.country import country, province_copy
+
+    store = EmbeddedStore(tiny_city.store_dir)
+    config = build_config("moh-4800", models=None, unit_types=("city", "ward", "group", "h3_9", "household"))
+    geo = read_geography(store)
+    one = score_partitions(country(StoreSettings(path=tiny_city.store_dir), 1), AS_OF, config, geo)
+    two = score_partitions(country(StoreSettings(path=tiny_city.store_dir), 2), AS_OF, config, geo)
+    hh1, hh2 = one.household_table(), two.household_table()
+    assert hh2.num_rows == 2 * hh1.num_rows
+    assert len(set(hh2["household_id"].to_pylist())) == hh2.num_rows
+    w1 = one.levels[one.levels["unit_type"] == "ward"].set_index("unit_id")["level"]
+    w2 = two.levels[two.levels["unit_type"] == "ward"].set_index("unit_id")["level"]
+    assert len(w2) == 2 * len(w1)
+    moved = w2[w2.index.str.startswith("p01/")]
+    assert (moved.rename(lambda u: u.replace("p01/", "p00/")).sort_index() == w1.sort_index()).all()
+    city1 = one.levels[one.levels["unit_type"] == "city"]["population"].iloc[0]
+    city2 = two.levels[two.levels["unit_type"] == "city"]["population"].iloc[0]
+    assert city2 == 2 * city1  # the top unit sums every province
+    inputs = read_inputs(store)
+    c0, c1 = province_copy(inputs, 0).hh_cells[9], province_copy(inputs, 1).hh_cells[9]
+    assert not set(c0[c0 != 0].tolist()) & set(c1[c1 != 0].tolist())
+    assert isinstance(geo, Geography)
