@@ -132,7 +132,7 @@ def on_dask(store: Path, provinces: int, as_of: dt.date, workers: int) -> dict:
             n_workers=workers,
             threads_per_worker=1,
             processes=True,
-            dashboard_address=None,
+            dashboard_address=":0",
             memory_limit="4GiB",
         ) as cluster,
         Client(cluster) as client,

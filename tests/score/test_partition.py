@@ -50,7 +50,7 @@ def test_dask_localcluster_equals_in_process(scored) -> None:
     parts = split_inputs(inputs, np.random.default_rng(3).integers(0, 4, inputs.n_households))
     assert len(parts) == 4
     with (
-        LocalCluster(n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None) as cluster,
+        LocalCluster(n_workers=2, threads_per_worker=1, processes=False, dashboard_address=":0") as cluster,
         Client(cluster) as client,
     ):
         _same(config, geo, inputs, parts, client=client)
