@@ -71,7 +71,7 @@ class LinkResult:
 
 
 def _person_frame(persons: pd.DataFrame, households: pd.DataFrame) -> pd.DataFrame:
-    hh = households[["household_id", "point_id", "ward_id"]]
+    hh = households[[c for c in ("household_id", "point_id", "ward_id", "province") if c in households]]
     p = persons.merge(hh, on="household_id", how="left")
     if "birth_precision" not in p:
         p["birth_precision"] = np.where(

@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from geo import h3cells
+from geo.gazetteer import province_codes
 from risk.link.cluster import stable_id
 
 
@@ -66,6 +67,7 @@ def build_population(
     hh["lat"] = at["lat"].to_numpy()
     hh["address"] = np.where(at["address"].notna(), at["address"], hh["address_raw"])
     hh = hh.drop(columns=["address_raw"])
+    hh["province"] = province_codes(hh["ward_id"].to_numpy())  # the partition of PostGIS's households
     located = hh["lat"].notna().to_numpy()
     for res, cells in h3cells.cells_multi(
         hh.loc[located, "lat"].to_numpy(), hh.loc[located, "lon"].to_numpy()

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from geo.gazetteer import province_codes
 from risk.link.compare import FIELDS, compare, name_parts
 from risk.link.model import Model, estimate
 
@@ -63,11 +64,20 @@ def prepare(frame: pd.DataFrame) -> dict[str, np.ndarray]:
         "phone": frame["phone"].fillna("").astype(str).to_numpy(dtype=object),
         "point_id": pd.to_numeric(point, errors="coerce").fillna(-1).to_numpy(dtype=np.int64),
         "ward_id": frame["ward_id"].fillna("").astype(str).to_numpy(dtype=object),
+        "province": (
+            frame["province"]
+            if "province" in frame
+            else pd.Series(province_codes(frame["ward_id"].to_numpy()))
+        )
+        .fillna("")
+        .astype(str)
+        .to_numpy(dtype=object),
     }
 
 
-def _keys(a: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """Blocking keys ('' = no key)."""
+def _keys(a: dict[str, np.ndarray], by_province: bool = False) -> dict[str, np.ndarray]:
+    """Blocking keys ('' = no key). `by_province`: the name keys hold within a province only (see
+    `candidates`); the identity number, phone and address point block across the country."""
     n = len(a["name_key"])
     year = np.where(np.isnan(a["birth_year"]), -1, a["birth_year"]).astype(np.int64).astype(str)
     has_year = ~np.isnan(a["birth_year"])
@@ -81,7 +91,15 @@ def _keys(a: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         "fg_dob": np.where((a["given"] != "") & (dob != ""), a["family"] + "|" + a["given"] + "|" + dob, ""),
         "name_ward": np.where((name != "") & (a["ward_id"] != ""), name + "|" + a["ward_id"], ""),
     }
+    if by_province:
+        prov = a["province"]
+        for k in ("name_year", "fg_dob", "name_ward"):
+            out[k] = np.where((out[k] != "") & (prov != ""), out[k] + "|" + prov, "")
     return {k: np.asarray(v, dtype=object) if len(v) == n else v for k, v in out.items()}
+
+
+def provinces_of(*frames: dict[str, np.ndarray]) -> set[str]:
+    return {p for a in frames for p in np.unique(a["province"]).tolist() if p}
 
 
 def candidates(
@@ -89,8 +107,16 @@ def candidates(
     people: dict[str, np.ndarray],
     extra_person_ids: pd.DataFrame | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(record index, person index) pairs sharing at least one blocking key, without repeats."""
-    rk, pk = _keys(recs), _keys(people)
+    """(record index, person index) pairs sharing at least one blocking key, without repeats.
+
+    With persons of more than one province, the name keys are scoped by province: names and birth dates
+    repeat across a country, so national name blocks would grow with it (and hit `MAX_BLOCK`, blocking
+    nothing); scoped, a record's candidates stay as many whatever the number of provinces, and pairs grow
+    linearly with records (`benchmarks/blocking.py`). A record in another province than its person is
+    still found by ID, phone or address point; one without a province gets no name candidates then. With
+    one province (a city) the keys are exactly the unscoped ones."""
+    scoped = len(provinces_of(recs, people)) > 1
+    rk, pk = _keys(recs, scoped), _keys(people, scoped)
     n_p = len(people["name_key"])
     parts: list[np.ndarray] = []
     for key in rk:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import pandas as pd
@@ -25,7 +25,7 @@ from geo.gazetteer import load_gazetteer
 from risk.profiles import Profile, load_profile
 from risk.score.compute import ALL_TYPES, Geography, ScoreConfig, ScoreRun
 from risk.score.inputs import ScoreInputs, day_of, read_inputs
-from risk.score.settings import score_settings
+from risk.score.settings import scale_settings, score_settings
 from risk.score.snapshots import (
     apply_notice,
     diff_levels,
@@ -146,6 +146,25 @@ def compute(
     return run, levels, households, timings
 
 
+def compute_partitioned(
+    inputs: ScoreInputs, as_of: dt.date | dt.datetime, config: ScoreConfig, geo: Geography
+) -> tuple[ScoreRun, pd.DataFrame, pa.Table | None, dict[str, float]]:
+    """`compute` partition by partition (`risk.score.partition`), on Dask when a scheduler is configured;
+    the model is not applied (it is refused there), so a configured one is left out with a warning."""
+    import warnings
+
+    from risk.score.partition import city_partition_keys, score_partitions, split_inputs
+
+    if config.models is not None:
+        warnings.warn("partitioned scoring runs without the risk model", stacklevel=2)
+        config = replace(config, models=None)
+    t = time.perf_counter()
+    parts = split_inputs(inputs, city_partition_keys(inputs))
+    res = score_partitions(parts, as_of, config, geo)
+    timings = {"split": time.perf_counter() - t, **res.timings}
+    return res.run, res.levels, res.household_table(), timings
+
+
 def score(
     store: Store,
     as_of: dt.date | dt.datetime,
@@ -158,8 +177,13 @@ def score(
     geo: Geography | None = None,
     previous: SnapshotInfo | str | None = "auto",
     keep_run: bool = False,
+    partitioned: bool | None = None,
 ) -> ScoreResult:
-    """Score every unit at `as_of` and write (and by default publish) an immutable snapshot."""
+    """Score every unit at `as_of` and write (and by default publish) an immutable snapshot.
+
+    `partitioned` (default: when RISKMAP_SCALE_SCHEDULER names a Dask scheduler): the inputs are split by
+    H3 parent cells (RISKMAP_SCALE_PARTITION_RESOLUTION) and scored by `risk.score.partition` on the
+    cluster; the snapshot is the same."""
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     config = config or build_config(profile_id, unit_types=unit_types, store=store)
@@ -172,7 +196,12 @@ def score(
     if geo is None:
         needs_polygons = any("neighbour_max_level" in s.metrics for s in profile.steps)
         geo = read_geography(store, with_geometry=needs_polygons)
-    run, levels, households, t_compute = compute(inputs, when, config, geo)
+    if partitioned is None:
+        partitioned = bool(scale_settings().scheduler)
+    if partitioned:
+        run, levels, households, t_compute = compute_partitioned(inputs, when, config, geo)
+    else:
+        run, levels, households, t_compute = compute(inputs, when, config, geo)
     timings.update(t_compute)
 
     t = time.perf_counter()

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 
-from geo.gazetteer import unit_id
+from geo.gazetteer import province_codes, unit_id
 from geo.h3wards import point_cells
 from risk.reference import load_geographies
 from risk.store import Store
@@ -91,6 +91,7 @@ def load_truth(store: Store, city_dir: Path | str) -> TruthCounts:
             "lon": at["lon"].to_numpy(),
             "lat": at["lat"].to_numpy(),
             **{c: cells[c].to_numpy() for c in cells.columns},
+            "province": province_codes(ward_ids.to_numpy()),
         }
     )
     store.write_tables({"households": households}, mode="replace")

@@ -198,6 +198,9 @@ class ScoreInputs:
     contacts: Events  # attrs: home (bool); sorted by (person, day)
     watermark: int = 0  # highest batch id read
     unlinked_cases: int = 0
+    # Households each row stands for (None: one each). Partitioned scoring reduces its partitions to one
+    # row per (ward, group, cells) with the summed counts: unit sizes and majorities weigh rows by this.
+    household_weight: np.ndarray | None = None
 
     @property
     def n_households(self) -> int:
@@ -347,7 +350,9 @@ def build_inputs(
 
 
 def _factorize(col: Column, known: pd.Index | None) -> tuple[np.ndarray, pd.Index]:
-    """Codes of a text column (−1 missing); with `known`, codes into it (unknown values appended)."""
+    """Codes of a text column (−1 missing) into its sorted distinct values (the same codes whatever
+    order the store returns rows in, and in every partition of a partitioned run); with `known`, codes
+    into it (unknown values appended)."""
     enc = pc.dictionary_encode(pc.cast(_arrow(col), pa.string()))
     if isinstance(enc, pa.ChunkedArray):
         enc = enc.combine_chunks() if enc.num_chunks != 1 else enc.chunk(0)
@@ -356,7 +361,11 @@ def _factorize(col: Column, known: pd.Index | None) -> tuple[np.ndarray, pd.Inde
     codes = np.asarray(pc.fill_null(enc.indices, -1).to_numpy(zero_copy_only=False), dtype=np.int32)
     uniques = pd.Index(enc.dictionary.to_pylist(), dtype=object)
     if known is None:
-        return codes, uniques
+        order = np.argsort(np.asarray(uniques, dtype=object), kind="stable")
+        rank = np.empty(len(order), dtype=np.int32)
+        rank[order] = np.arange(len(order), dtype=np.int32)
+        codes = np.where(codes >= 0, rank[np.maximum(codes, 0)] if len(rank) else -1, -1).astype(np.int32)
+        return codes, pd.Index(np.asarray(uniques, dtype=object)[order], dtype=object)
     extra = uniques[~uniques.isin(known)]
     index = known.append(pd.Index(extra, dtype=object)) if len(extra) else pd.Index(known, dtype=object)
     remap = index.get_indexer(uniques).astype(np.int32)

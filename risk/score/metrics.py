@@ -69,6 +69,7 @@ class HouseholdCounts:
     values: np.ndarray
     unlinked_by_ward: np.ndarray  # n_wards × K (only the case columns are non-zero)
     columns: tuple[str, ...] = COUNTS
+    weight: np.ndarray | None = None  # households per row (see `ScoreInputs.household_weight`)
 
     def col(self, name: str) -> np.ndarray:
         return self.values[:, self.columns.index(name)]
@@ -182,7 +183,9 @@ def unit_counts(units: UnitSet, counts: HouseholdCounts) -> pd.DataFrame:
         extra = np.zeros_like(summed)
         np.add.at(extra, wc[ok], counts.unlinked_by_ward[ok])
         summed = summed + extra
-    households = np.bincount(units.hh_code[units.hh_code >= 0], minlength=len(units))[: len(units)]
+    ok = units.hh_code >= 0
+    w = None if counts.weight is None else counts.weight[ok]
+    households = np.bincount(units.hh_code[ok], weights=w, minlength=len(units))[: len(units)]
     return counts_frame(units, summed, households, counts.columns)
 
 

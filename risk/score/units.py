@@ -123,7 +123,7 @@ def group_units(inputs: ScoreInputs, groups: pd.DataFrame | None) -> UnitSet:
     """Neighbourhood groups (tổ dân phố / tổ) of the households; names and wards from the `groups` table."""
     ids = inputs.groups
     n = len(ids)
-    by_hh = _majority(inputs.hh_group, inputs.hh_ward, n, len(inputs.wards))
+    by_hh = _majority(inputs.hh_group, inputs.hh_ward, n, len(inputs.wards), inputs.household_weight)
     names = np.array(ids, dtype=object)
     if groups is not None and len(groups):
         g = groups.drop_duplicates("group_id").set_index("group_id")
@@ -150,30 +150,35 @@ def cell_units(inputs: ScoreInputs, res: int, finer: UnitSet | None = None) -> U
         uniq, inv = np.unique(cells[known], return_inverse=True)
         code = np.full(len(cells), -1, dtype=np.int32)
         code[known] = inv.astype(np.int32)
-    ward = _majority(code, inputs.hh_ward, len(uniq), len(inputs.wards))
+    ward = _majority(code, inputs.hh_ward, len(uniq), len(inputs.wards), inputs.household_weight)
     parents = np.where(ward >= 0, np.asarray(inputs.wards, dtype=object)[np.maximum(ward, 0)], None)
     ids = pd.Index(h3cells.to_hex(uniq), dtype=object)
     return UnitSet(f"h3_{res}", ids, np.asarray(ids, dtype=object), parents, code, ward.astype(np.int32))
 
 
-def _majority(unit: np.ndarray, ward: np.ndarray, n_units: int, n_wards: int) -> np.ndarray:
-    """For each unit, the ward holding most of its households (−1 if none); ties: the lower ward code."""
+def _majority(
+    unit: np.ndarray, ward: np.ndarray, n_units: int, n_wards: int, weight: np.ndarray | None = None
+) -> np.ndarray:
+    """For each unit, the ward holding most of its households (−1 if none); ties: the lower ward code.
+    `weight`: households per row (rows of a partitioned run's reduction), one each when None."""
     ok = (unit >= 0) & (ward >= 0)
     out = np.full(n_units, -1, dtype=np.int64)
     if not ok.any() or n_wards == 0:
         return out
     key = unit[ok].astype(np.int64) * n_wards + ward[ok]
+    w = None if weight is None else np.asarray(weight, dtype=np.float64)[ok]
     if n_units * n_wards <= 50_000_000:  # a dense count table: one bincount, one argmax
-        table = np.bincount(key, minlength=n_units * n_wards).reshape(n_units, n_wards)
+        table = np.bincount(key, weights=w, minlength=n_units * n_wards).reshape(n_units, n_wards)
         has = table.any(axis=1)
         out[has] = table[has].argmax(axis=1)
         return out
-    keys, counts = np.unique(key, return_counts=True)
-    u, w = keys // n_wards, keys % n_wards
-    order = np.lexsort((w, -counts, u))
+    keys, inv = np.unique(key, return_inverse=True)
+    counts = np.bincount(inv, weights=w, minlength=len(keys))
+    u, wc = keys // n_wards, keys % n_wards
+    order = np.lexsort((wc, -counts, u))
     first = np.ones(len(order), dtype=bool)
     first[1:] = u[order][1:] != u[order][:-1]
-    out[u[order][first]] = w[order][first]
+    out[u[order][first]] = wc[order][first]
     return out
 
 

@@ -41,6 +41,9 @@ class TableSpec:
     indexes: tuple[tuple[str, ...], ...] = field(default=())
     # (lon, lat) columns of a point table: PostGIS keeps a generated `geom_3857` point for tiles
     points: tuple[str, str] | None = None
+    # PostGIS: LIST-partitioned by this column (one partition per value, made on first write, and a
+    # default partition for rows without one); the embedded store ignores it
+    partition_by: str | None = None
 
     @property
     def columns(self) -> list[str]:
@@ -249,10 +252,13 @@ HOUSEHOLDS = TableSpec(
         ("lon", F64),
         ("lat", F64),
         *((c, U64) for c in H3_COLUMNS),
+        # GSO code of the province ("79": Ho Chi Minh City); the partition key of PostGIS's households
+        ("province", STR),
     ),
     key=("household_id",),
     indexes=(("ward_id",), ("group_id",), ("point_id",)),
     points=("lon", "lat"),
+    partition_by="province",
 )
 
 # Every polygon the map draws (wards, neighbourhood groups, H3 cells 8-10, the city), derived from the

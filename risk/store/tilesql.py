@@ -47,6 +47,7 @@ class TileQuery:
     k: int | None = None  # suppress groups and cells below k households (None: show every level)
     hotspots_only: bool = False
     scope: tuple[str, ...] | None = None  # households: ward / group ids the caller may see (None: all)
+    provinces: tuple[str, ...] | None = None  # households: the partitions to read (None: every one)
     extent: int = 4096
     buffer: int = 64
 
@@ -90,6 +91,17 @@ def tile_sql(q: TileQuery) -> tuple[sql.Composable, dict[str, Any]]:
     if q.source == "households":
         join = _level_join("household_levels", sql.SQL("l.household_id = h.household_id"), q.chain, None)
         where = [near("h.geom_3857")]
+        if q.provinces is not None:
+            # households are partitioned by province: naming the provinces whose households' box meets
+            # the tile (literals, so the planner prunes the others) leaves only their partitions and the
+            # default one (households without a province)
+            where.append(
+                sql.SQL("(h.province IN ({}) OR h.province IS NULL)").format(
+                    sql.SQL(", ").join(sql.Literal(p) for p in q.provinces)
+                )
+                if q.provinces
+                else sql.SQL("h.province IS NULL")
+            )
         if q.scope is not None:
             params["scope"] = list(q.scope)
             where.append(
