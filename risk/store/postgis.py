@@ -823,15 +823,26 @@ class PostgisStore:
         values = [v for v in pc.unique(arrow[t.partition_by]).to_pylist() if v is not None]
         if not values:
             return
-        have = {
-            r[0]
-            for r in conn.execute(
-                "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid"
-                " WHERE i.inhparent = %s::regclass",
-                [f"{self.schema}.{t.name}"],
-            )
-        }
-        for v in sorted(values):
+        parent = f"{self.schema}.{t.name}"
+
+        def existing() -> set[str]:
+            return {
+                r[0]
+                for r in conn.execute(
+                    "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid"
+                    " WHERE i.inhparent = %s::regclass",
+                    [parent],
+                )
+            }
+
+        missing = [v for v in sorted(values) if partition_name(t.name, v) not in existing()]
+        if not missing:
+            return
+        # concurrent first writes of one province would both try to create it: one at a time (the lock
+        # is held to the end of the transaction, so the next writer sees the committed partition)
+        conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", [parent + ":partitions"])
+        have = existing()
+        for v in missing:
             name = partition_name(t.name, v)
             if name not in have:
                 conn.execute(
