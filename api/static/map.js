@@ -63,15 +63,18 @@
   function h3Type(hex) { return "h3_" + parseInt(hex.charAt(1), 16); }
 
   // --- the map ---------------------------------------------------------------------------------------
-  Promise.all([
-    getJSON("/styles/riskmap.json"),
+  // The map starts as soon as its style is in hand; the snapshot list fills the date selector when it
+  // arrives, and the summary waits for the first drawn frame (it would compete with the first tiles).
+  var snapshotsReady = Promise.all([
     getJSON("/v1/snapshots").catch(function () { return { snapshots: [] }; }),
     getJSON("/v1/snapshots/current").catch(function () { return null; })
   ]).then(function (res) {
-    performance.mark("riskmap-style"); // style and snapshot list in hand: the map starts
-    var style = res[0];
-    state.snapshots = res[1].snapshots.slice().reverse(); // newest first
-    state.current = res[2];
+    state.snapshots = res[0].snapshots.slice().reverse(); // newest first
+    state.current = res[1];
+  });
+  state.snapshots = [];
+  getJSON("/styles/riskmap.json").then(function (style) {
+    performance.mark("riskmap-style"); // style in hand: the map starts
     state.legend = (style.metadata && style.metadata["riskmap:legend"]) || [];
     style.layers.push(
       { id: "changes-raised", type: "line", source: "wards", "source-layer": "wards",
@@ -117,7 +120,10 @@
     });
     map.on("dataloading", function () { body.setAttribute("data-state", "loading"); });
     map.once("load", function () { performance.mark("riskmap-load"); });
-    map.once("idle", function () { window.riskmapFirstRender = performance.now(); });
+    map.once("idle", function () {
+      window.riskmapFirstRender = performance.now();
+      snapshotsReady.then(refreshSummary);
+    });
     map.on("idle", function () { body.setAttribute("data-state", "idle"); });
     map.on("click", onClick);
     map.on("mousemove", function (e) {
@@ -125,8 +131,8 @@
       map.getCanvas().style.cursor = hit.length ? "pointer" : "";
     });
     buildLegend();
-    buildDates();
-    map.on("load", function () { buildSwitcher(); refreshSummary(); });
+    snapshotsReady.then(buildDates);
+    map.on("load", buildSwitcher);
   }).catch(function (e) { setError(String(e)); });
 
   function clickableLayers() {
