@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 
@@ -10,13 +11,13 @@ from fastapi.exception_handlers import http_exception_handler
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.middleware.gzip import GZipMiddleware
 from fastapi.responses import JSONResponse, Response
-from fastapi.staticfiles import StaticFiles
 
-from api.assets import mount_assets
+from api.assets import mount_assets, warm_assets
 from api.routers import ROUTERS
 from api.routers.mappage import STATIC
 from api.settings import ApiSettings, api_settings
 from api.snapshot import SnapshotHolder
+from api.staticfiles import CompressedStaticFiles
 from api.tiles.service import TileService
 from api.trust import install as install_trust
 from risk.store import Store, open_store
@@ -56,6 +57,9 @@ def create_app(store: Store | None = None, settings: ApiSettings | None = None) 
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        loop = asyncio.get_running_loop()
+        app.state.tiles.loop = loop  # from now on each new snapshot's first view is drawn ahead
+        loop.run_in_executor(None, warm_assets, app)  # MapLibre's bundle compressed before it is asked for
         holder.refresh()  # serve at once if a snapshot exists
         holder.start()
         try:
@@ -92,7 +96,7 @@ def create_app(store: Store | None = None, settings: ApiSettings | None = None) 
     app.add_middleware(GZipMiddleware, minimum_size=1400, compresslevel=6)
     for router in ROUTERS:
         app.include_router(router)
-    app.mount("/static/app", StaticFiles(directory=STATIC), name="app-static")
+    app.mount("/static/app", CompressedStaticFiles(directory=STATIC), name="app-static")
     mount_assets(app)
     install_trust(app)  # authentication, limits, audit, metrics, JSON logs (api/trust)
     return app

@@ -10,6 +10,7 @@ In a page: `<script src="{vendor_url('leaflet', 'leaflet.js')}">`.
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -67,11 +68,31 @@ def vendor_url(name: str, file: str) -> str:
     return f"{URL_PREFIX}/{name}/{file.lstrip('/')}"
 
 
+def vendor_version(name: str, root: Path | None = None) -> str:
+    """The installed version of a library (its package.json), for versioned URLs (`?v=`): a browser may
+    keep a versioned file for a year, and an upgrade changes the URL."""
+    base = root if root is not None else assets_dir()
+    package = base / VENDOR[name][0].split("/")[0] / "package.json"
+    try:
+        return str(json.loads(package.read_text(encoding="utf-8"))["version"])
+    except (OSError, ValueError, KeyError):
+        return "0"
+
+
 def mount_assets(app: FastAPI, root: Path | None = None) -> dict[str, Path]:
-    """Serve each library under /static/vendor/<name>/ (route name `vendor-<name>`); return the folders."""
-    from fastapi.staticfiles import StaticFiles
+    """Serve each library under /static/vendor/<name>/ (route name `vendor-<name>`), text files gzip-compressed
+    from memory (`api.staticfiles`); return the folders. `warm_assets` compresses the pages' files ahead."""
+    from api.staticfiles import CompressedStaticFiles
 
     dirs = vendor_dirs(root)
     for name, folder in dirs.items():
-        app.mount(f"{URL_PREFIX}/{name}", StaticFiles(directory=folder), name=f"vendor-{name}")
+        files = CompressedStaticFiles(directory=folder)
+        app.mount(f"{URL_PREFIX}/{name}", files, name=f"vendor-{name}")
+        app.state.vendor_files = {**getattr(app.state, "vendor_files", {}), name: files}
     return dirs
+
+
+def warm_assets(app: FastAPI) -> None:
+    """Compress the files the pages rely on (MapLibre's bundle is 1 MB) before anyone asks for them."""
+    for name, files in getattr(app.state, "vendor_files", {}).items():
+        files.warm(list(VENDOR[name][1]))

@@ -36,6 +36,11 @@ class ApiSettings(BaseSettings):
     )
     public_cache_seconds: int = Field(default=60, ge=0, description="Cache-Control max-age of public answers")
     tile_cache_mb: int = Field(default=256, ge=0, description="in-memory tile cache per worker (0: off)")
+    warm_first_view: bool = Field(
+        default=True,
+        description="draw the map's first view (the city at the start zoom) into the tile cache as soon as a "
+        "snapshot is served, so the first visitor does not wait for it",
+    )
     past_views: int = Field(default=3, ge=0, description="past snapshots kept in memory for as-of queries")
     auto_prepare: bool = Field(
         default=True,

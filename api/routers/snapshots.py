@@ -9,6 +9,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api.deps import Holder, View
 from api.security import VIEW_AGGREGATE, require
+from api.snapshot import SnapshotHolder, SnapshotView
 from risk.store import SnapshotInfo
 
 router = APIRouter(
@@ -52,6 +53,11 @@ def _info(i: SnapshotInfo) -> dict[str, Any]:
     responses={200: {"content": {"application/json": {"example": CURRENT_EXAMPLE}}}},
 )
 async def current(view: View, holder: Holder) -> dict[str, Any]:
+    return current_info(view, holder)
+
+
+def current_info(view: SnapshotView, holder: SnapshotHolder) -> dict[str, Any]:
+    """The answer of /v1/snapshots/current (the map page carries it inline)."""
     i = view.info
     return {
         "snapshot_id": i.snapshot_id,
@@ -99,6 +105,10 @@ async def current(view: View, holder: Holder) -> dict[str, Any]:
     },
 )
 async def history(view: View, holder: Holder) -> dict[str, Any]:
-    snaps = await run_in_threadpool(holder.history)
-    out = [_info(s) for s in snaps if s.snapshot_id <= view.info.snapshot_id]
+    return await run_in_threadpool(scored_days, view, holder)
+
+
+def scored_days(view: SnapshotView, holder: SnapshotHolder) -> dict[str, Any]:
+    """The answer of /v1/snapshots (reads the store: call it off the event loop)."""
+    out = [_info(s) for s in holder.history() if s.snapshot_id <= view.info.snapshot_id]
     return {"count": len(out), "snapshots": out}

@@ -26,7 +26,7 @@
     booster_due: "Đến hạn mũi nhắc / booster due", support: "Diện hỗ trợ / support eligible"
   };
   window.riskmapRequests = [];
-  var state = { asOf: null, since: null, snapshots: [], current: null, wards: [], legend: [], map: null };
+  var state = { asOf: null, since: null, snapshots: [], current: null, wards: [], legend: [], map: null, tiles: {} };
 
   // --- helpers ---------------------------------------------------------------------------------------
   var token = (function () {
@@ -63,17 +63,22 @@
   function h3Type(hex) { return "h3_" + parseInt(hex.charAt(1), 16); }
 
   // --- the map ---------------------------------------------------------------------------------------
-  // The map starts as soon as its style is in hand; the snapshot list fills the date selector when it
-  // arrives, and the summary waits for the first drawn frame (it would compete with the first tiles).
-  var snapshotsReady = Promise.all([
-    getJSON("/v1/snapshots").catch(function () { return { snapshots: [] }; }),
-    getJSON("/v1/snapshots/current").catch(function () { return null; })
-  ]).then(function (res) {
+  // The page carries the style (TileJSON inline), the scored days and the current snapshot (#boot), so the
+  // map starts as soon as MapLibre has run. Only the first view's sources (boot.first: the wards) start at
+  // once; the other layers are added after the first drawn frame, and the summary waits for it too (they
+  // would compete with the first tiles). Without #boot (no snapshot served yet) the page asks the API.
+  var boot = JSON.parse(document.getElementById("boot").textContent || "{}");
+  var snapshotsReady = (boot.snapshots
+    ? Promise.resolve([{ snapshots: boot.snapshots }, boot.current])
+    : Promise.all([
+      getJSON("/v1/snapshots").catch(function () { return { snapshots: [] }; }),
+      getJSON("/v1/snapshots/current").catch(function () { return null; })
+    ])
+  ).then(function (res) {
     state.snapshots = res[0].snapshots.slice().reverse(); // newest first
     state.current = res[1];
   });
-  state.snapshots = [];
-  getJSON("/styles/riskmap.json").then(function (style) {
+  (boot.style ? Promise.resolve(boot.style) : getJSON("/styles/riskmap.json")).then(function (style) {
     performance.mark("riskmap-style"); // style in hand: the map starts
     state.legend = (style.metadata && style.metadata["riskmap:legend"]) || [];
     style.layers.push(
@@ -84,12 +89,17 @@
         filter: ["in", ["get", "unit_id"], ["literal", []]],
         paint: { "line-color": "#0d47a1", "line-width": 3, "line-dasharray": [2, 1] } }
     );
+    TILE_SOURCES.forEach(function (id) { // inline tile URLs (a past day: the same with ?as_of=)
+      var src = style.sources[id];
+      if (src && src.tiles) { state.tiles[id] = src.tiles[0]; }
+    });
+    var later = splitFirstView(style, boot.first);
     var params = new URLSearchParams(location.search);
     var map = state.map = new maplibregl.Map({
       container: "map",
       style: style,
       center: style.center,
-      zoom: params.get("zoom") ? parseFloat(params.get("zoom")) : 10,
+      zoom: params.get("zoom") ? parseFloat(params.get("zoom")) : (style.zoom || 10),
       fadeDuration: 0,
       preserveDrawingBuffer: true, // screenshots and printing
       attributionControl: { compact: true },
@@ -121,7 +131,9 @@
     map.on("dataloading", function () { body.setAttribute("data-state", "loading"); });
     map.once("load", function () { performance.mark("riskmap-load"); });
     map.once("idle", function () {
-      window.riskmapFirstRender = performance.now();
+      window.riskmapFirstRender = performance.now(); // the first view drawn: every tile of it in
+      addLater(later);
+      buildSwitcher();
       snapshotsReady.then(refreshSummary);
     });
     map.on("idle", function () { body.setAttribute("data-state", "idle"); });
@@ -132,8 +144,40 @@
     });
     buildLegend();
     snapshotsReady.then(buildDates);
-    map.on("load", buildSwitcher);
   }).catch(function (e) { setError(String(e)); });
+
+  // Take the sources not in `first` (and their layers) out of the style; what to add back after the first
+  // frame, each layer with the layer it went before, so the final order is the style's.
+  function splitFirstView(style, first) {
+    var later = { sources: {}, layers: [] };
+    if (!first) { return later; }
+    var keep = {};
+    first.forEach(function (id) { keep[id] = true; });
+    Object.keys(style.sources).forEach(function (id) {
+      if (!keep[id]) { later.sources[id] = style.sources[id]; delete style.sources[id]; }
+    });
+    var now = [];
+    style.layers.forEach(function (l, i) {
+      if (!l.source || keep[l.source]) { now.push(l); return; }
+      var before = null;
+      for (var j = i + 1; j < style.layers.length && !before; j++) {
+        var n = style.layers[j];
+        if (!n.source || keep[n.source]) { before = n.id; }
+      }
+      later.layers.push([l, before]);
+    });
+    style.layers = now;
+    return later;
+  }
+  function addLater(later) {
+    var map = state.map;
+    Object.keys(later.sources).forEach(function (id) {
+      var src = later.sources[id];
+      map.addSource(id, src);
+      if (state.asOf) { showDay(id); } // a past day was chosen meanwhile
+    });
+    later.layers.forEach(function (l) { map.addLayer(l[0], l[1] || undefined); });
+  }
 
   function clickableLayers() {
     return CLICKABLE.map(function (c) { return c[0]; }).filter(function (id) { return state.map.getLayer(id); });
@@ -192,15 +236,19 @@
       state.asOf = date.value || null;
       body.setAttribute("data-state", "loading");
       body.setAttribute("data-date", state.asOf || "");
-      TILE_SOURCES.forEach(function (id) {
-        var src = state.map.getSource(id);
-        if (src && src.setUrl) { src.setUrl(location.origin + "/tiles/" + id + ".json" + q(state.asOf)); }
-      });
+      TILE_SOURCES.forEach(showDay);
       fillSince();
       refreshSummary();
       document.getElementById("info").hidden = true;
     });
     since.addEventListener("change", function () { state.since = since.value || null; refreshSummary(); });
+  }
+  function showDay(id) { // a tile source switched to the chosen day's snapshot
+    var src = state.map.getSource(id);
+    if (!src) { return; }
+    if (state.tiles[id]) { src.setTiles([state.tiles[id] + q(state.asOf)]); } else if (src.setUrl) {
+      src.setUrl(location.origin + "/tiles/" + id + ".json" + q(state.asOf));
+    }
   }
   function selectedIndex() {
     var i = 0;

@@ -6,13 +6,21 @@ a layer the caller may not see is 401/403 (household tiles outside the caller's 
 ETag (snapshot, geometry version, audience) answers `If-None-Match` with 304 before any work; then the
 tile comes from the cache or is drawn once (concurrent requests for it wait for that one drawing);
 an empty vector tile is 204. Vector tiles travel gzip-compressed to every client that accepts it.
+
+The map's first view is the same for every visitor (the whole city at the style's start zoom), so each
+newly served snapshot has those tiles drawn into the cache at once (`TileService.warm`), off the request
+path: the first visitor after a start or a new snapshot does not wait for them.
 """
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import datetime as dt
 import gzip
 import hashlib
+import logging
+import time
 
 from fastapi import HTTPException, Request, Response
 from starlette.concurrency import run_in_threadpool
@@ -24,9 +32,14 @@ from api.tiles.cache import Tile, TileCache
 from api.tiles.layers import HOUSEHOLD_MIN_ZOOM, LAYERS, MAX_SERVED_ZOOM, LayerSpec
 from api.tiles.raster import SIZES, empty_png, paint
 from api.tiles.render import Audience, finish, vector_tile
-from geo.tiles import TileError, check_tile, tile_lonlat_bounds
+from geo.tiles import TileError, check_tile, tile_lonlat_bounds, tiles_covering
 
 MVT_TYPE = "application/vnd.mapbox-vector-tile"
+# the layers the map's first view draws (the rest start after it: api/static/map.js)
+FIRST_VIEW_LAYERS = ("wards",)
+# the public's tiles and those of roles that see small areas (the command centre's wall screen)
+FIRST_VIEW_AUDIENCES = (Audience(sees_small=False, scope=None), Audience(sees_small=True, scope=None))
+log = logging.getLogger("riskmap.tiles")
 
 
 class TileService:
@@ -36,11 +49,53 @@ class TileService:
         self.holder = holder
         self.settings = settings
         self.cache = TileCache(settings.tile_cache_mb << 20)
+        self.loop: asyncio.AbstractEventLoop | None = None  # set when the app starts: warming runs there
+        self.warming: concurrent.futures.Future[int] | None = None
         holder.listeners.append(self._swapped)
 
     def _swapped(self, view: SnapshotView) -> None:
         keep = {view.snapshot_id, *(v.snapshot_id for v in list(self.holder._past.values()))}
         self.cache.retain(keep)
+        if self.loop is not None and self.cache.enabled and self.settings.warm_first_view:
+            # called from the poller's thread or from the loop itself: never wait here
+            self.warming = asyncio.run_coroutine_threadsafe(self.warm(view), self.loop)
+
+    async def vector(
+        self, view: SnapshotView, spec: LayerSpec, audience: Audience, z: int, x: int, y: int
+    ) -> Tile:
+        """A vector tile from the cache, or drawn once (however many ask for it at the same time)."""
+
+        async def draw() -> Tile:
+            return finish(await vector_tile(view, spec, z, x, y, audience))
+
+        return await self.cache.get_or_render((view.snapshot_id, spec.id, audience.key(spec), z, x, y), draw)
+
+    async def warm(self, view: SnapshotView, zoom: int | None = None) -> int:
+        """Draw the map's first view of a snapshot into the cache: every tile of the city at the style's
+        start zoom, for the first view's layers and audiences. Returns the number of tiles drawn."""
+        from api.tiles.style import bounds_of, start_zoom
+
+        z = start_zoom() if zoom is None else zoom
+        started, drawn = time.perf_counter(), 0
+        for _, x, y in tiles_covering(bounds_of(view), z):
+            for layer in FIRST_VIEW_LAYERS:
+                for audience in FIRST_VIEW_AUDIENCES:
+                    if self.holder.view is not view:
+                        return drawn  # a newer snapshot came in: its own warming takes over
+                    try:
+                        await self.vector(view, LAYERS[layer], audience, z, x, y)
+                    except Exception:
+                        log.exception("warming tile %s/%s/%s/%s failed", layer, z, x, y)
+                        return drawn
+                    drawn += 1
+        log.info(
+            "first view of snapshot %s in the tile cache: %d tiles at zoom %d in %.0f ms",
+            view.snapshot_id,
+            drawn,
+            z,
+            (time.perf_counter() - started) * 1000,
+        )
+        return drawn
 
 
 def layer_spec(layer: str) -> LayerSpec:
@@ -157,12 +212,7 @@ async def serve_tile(
     if spec.source == "households" and z < HOUSEHOLD_MIN_ZOOM:
         tile = Tile(b"", gzipped=False, empty=True, features=0)  # points start at zoom 15: nothing to draw
     else:
-        cache_key = (view.snapshot_id, spec.id, key, z, x, y)
-
-        async def draw() -> Tile:
-            return finish(await vector_tile(view, spec, z, x, y, audience))
-
-        tile = await service.cache.get_or_render(cache_key, draw)
+        tile = await service.vector(view, spec, audience, z, x, y)
     if fmt == "png":
         return await _png(service, view, spec, key, z, x, y, size, tile, headers)
     if tile.empty:

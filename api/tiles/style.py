@@ -95,6 +95,11 @@ def _template() -> dict[str, Any]:
     return json.loads(TEMPLATE.read_text(encoding="utf-8"))
 
 
+def start_zoom() -> int:
+    """The zoom the map opens at (the style's `zoom`): its tiles are the ones every visitor asks first."""
+    return int(_template()["zoom"])
+
+
 def _fill(value: Any, slots: dict[str, Any]) -> Any:
     if isinstance(value, str):
         if value.startswith("{{") and value.endswith("}}") and value[2:-2] in slots:
@@ -140,3 +145,19 @@ def style(base: str, settings: ApiSettings, view: SnapshotView, principal: Princ
         }
         doc["layers"].insert(1, {"id": "basemap", "type": "raster", "source": "basemap"})
     return doc
+
+
+def with_inline_tilejson(doc: dict[str, Any], base: str, view: SnapshotView) -> dict[str, Any]:
+    """The style with each of riskmap's TileJSON URLs replaced by the TileJSON's content (tile URLs, zooms,
+    bounds): what the map page carries inline, so MapLibre asks for tiles without a round trip per layer."""
+    out = {**doc, "sources": dict(doc["sources"])}
+    for source_id, source in doc["sources"].items():
+        spec = LAYERS.get(source_id)
+        if spec is None or source.get("url") != f"{base}/tiles/{spec.id}.json":
+            continue
+        tj = tilejson(spec, base, view)
+        out["sources"][source_id] = {
+            "type": "vector",
+            **{k: tj[k] for k in ("tiles", "minzoom", "maxzoom", "bounds", "attribution", "scheme")},
+        }
+    return out
