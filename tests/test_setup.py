@@ -72,6 +72,36 @@ def test_vendor_serves_the_locked_versions(vendor_client: TestClient) -> None:
     assert vendor_client.get("/static/vendor/leaflet/no-such-file.js").status_code == 404
 
 
+def test_vendor_files_travel_compressed_once_with_cache_by_version(vendor_client: TestClient) -> None:
+    """MapLibre's 1 MB bundle is gzip-compressed once (not per request); a versioned URL may be kept a year,
+    an unversioned one is revalidated (ETag) so a deploy is never hidden."""
+    import gzip
+
+    from api import staticfiles
+
+    url = assets.vendor_url("maplibre-gl", "maplibre-gl.js")
+    raw = (assets.vendor_dirs()["maplibre-gl"] / "maplibre-gl.js").read_bytes()
+    versioned = vendor_client.get(f"{url}?v={assets.vendor_version('maplibre-gl')}")
+    assert versioned.headers["content-encoding"] == "gzip" and versioned.content == raw
+    assert "immutable" in versioned.headers["cache-control"] and versioned.headers["etag"]
+    assert "accept-encoding" in versioned.headers["vary"].lower()
+    plain = vendor_client.get(url, headers={"Accept-Encoding": "identity"})
+    assert "content-encoding" not in plain.headers and plain.content == raw
+    assert plain.headers["cache-control"] == "no-cache"
+    key = next(k for k in staticfiles._gzipped if k[0].endswith("maplibre-gl.js"))
+    cached = staticfiles._gzipped[key]
+    assert gzip.decompress(cached) == raw and vendor_client.get(url)  # the same bytes object reused
+    assert staticfiles._gzipped[key] is cached
+    revalidated = vendor_client.get(url, headers={"If-None-Match": versioned.headers["etag"]})
+    assert revalidated.status_code == 304 and revalidated.headers["cache-control"] == "no-cache"
+    assert (
+        assets.vendor_version("maplibre-gl")
+        == json.loads((REPO / "package-lock.json").read_text())["packages"]["node_modules/maplibre-gl"][
+            "version"
+        ]
+    )
+
+
 def test_missing_assets_fail_with_the_fix(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(assets.ENV_VAR, str(tmp_path))
     with pytest.raises(assets.AssetsMissingError, match=r"npm ci") as info:

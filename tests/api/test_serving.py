@@ -13,6 +13,7 @@ from PIL import Image
 
 from api.privacy import household_tokens
 from api.security import PUBLIC
+from api.tiles.layers import LAYERS
 from geo import h3cells
 from geo.tiles import decode, tile_of
 from tests.api import servecity
@@ -349,6 +350,60 @@ def test_tilejson_and_style(served) -> None:
         "hotspots",
         "households",
     }
+
+
+def test_each_new_snapshot_has_its_first_map_view_in_the_tile_cache(served) -> None:
+    """Served snapshot → the wards at the style's start zoom are drawn ahead, for the public and for roles
+    that see small areas; a request for one of them is a cache hit."""
+    from api.tiles.service import FIRST_VIEW_AUDIENCES
+    from api.tiles.style import bounds_of, start_zoom
+    from geo.tiles import tiles_covering
+
+    client = _as(served, PUBLIC)
+    service = client.app.state.tiles  # type: ignore[attr-defined]
+    assert service.warming is not None and service.warming.result(timeout=60) > 0
+    view = client.app.state.snapshots.view  # type: ignore[attr-defined]
+    first = list(tiles_covering(bounds_of(view), start_zoom()))
+    for _, x, y in first:
+        for audience in FIRST_VIEW_AUDIENCES:
+            assert service.cache.get(
+                (view.snapshot_id, "wards", audience.key(LAYERS["wards"]), start_zoom(), x, y)
+            )
+    hits = service.cache.hits
+    _, x, y = first[0]
+    assert client.get(f"/tiles/wards/{start_zoom()}/{x}/{y}.mvt").status_code in (200, 204)
+    assert service.cache.hits == hits + 1
+
+
+def test_map_page_carries_its_style_with_tilejson_inline_and_the_scored_days(served) -> None:
+    """/map starts MapLibre without a round trip: the style (each TileJSON inline), the first view's sources,
+    the scored days and the current snapshot are in the page; versioned URLs for what it loads."""
+    import re
+
+    client = _as(served, PUBLIC)
+    page = client.get("/map")
+    assert page.status_code == 200 and page.headers["cache-control"] == "no-cache"
+    found = re.search(r'<script id="boot" type="application/json">(.*?)</script>', page.text, re.S)
+    assert found and "<" not in found.group(1)
+    boot = json.loads(found.group(1))
+    style = boot["style"]
+    assert style["sources"]["wards"]["tiles"][0].endswith("/tiles/wards/{z}/{x}/{y}.mvt")
+    assert "url" not in style["sources"]["wards"] and style["sources"]["wards"]["bounds"]
+    assert "households" not in style["sources"] and boot["first"] == ["basemap", "wards"]
+    assert (
+        style["metadata"]["riskmap:legend"]
+        == client.get("/styles/riskmap.json").json()["metadata"]["riskmap:legend"]
+    )
+    assert boot["snapshots"] == client.get("/v1/snapshots").json()["snapshots"]
+    assert boot["current"]["snapshot_id"] == client.get("/v1/snapshots/current").json()["snapshot_id"]
+    assert re.search(r"maplibre-gl\.js\?v=\d+\.\d+\.\d+", page.text)
+    version = re.search(r"/static/app/map\.js\?v=(\w+)", page.text)
+    assert (
+        version
+        and "immutable" in client.get(f"/static/app/map.js?v={version.group(1)}").headers["cache-control"]
+    )
+    cc = _as(served, COMMAND_CENTRE).get("/map").text
+    assert '"households":{"type":"vector"' in cc
 
 
 def test_openapi_has_an_example_for_every_endpoint(client: TestClient) -> None:
