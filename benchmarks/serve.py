@@ -129,7 +129,7 @@ def wrk(url: str, paths: list[str], connections: int, seconds: int, threads: int
         listing = Path(tmp) / "paths.txt"
         listing.write_text("\n".join(paths) + "\n")
         out = subprocess.run(
-            ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(script), url],
+            ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--timeout", "30s", "--latency", "-s", str(script), url],
             env={**os.environ, "WRK_PATHS": str(listing)},
             capture_output=True,
             text=True,
