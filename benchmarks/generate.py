@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import subprocess
 import sys
 import threading
@@ -107,14 +108,20 @@ def run_once(scale: float, out: Path, args: argparse.Namespace) -> dict:
     watcher = threading.Thread(target=poll, daemon=True)
     watcher.start()
     t0 = time.perf_counter()
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     stdout, _ = proc.communicate()
     elapsed = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     done.set()
     watcher.join()
     if proc.returncode:
         raise SystemExit(f"generation at scale {scale} failed (exit {proc.returncode})")
     result = json.loads(stdout.strip().splitlines()[-1])
-    result.update(scale=scale, process_s=elapsed, tree_peak_pss_mb=peak[0])
+    # CPU seconds of the generator and its workers: unlike wall time, not inflated by other load
+    result.update(
+        scale=scale, process_s=elapsed, cpu_s=cpu, tree_peak_pss_mb=peak[0], load=os.getloadavg()[0]
+    )
     return result
 
 
@@ -166,6 +173,10 @@ def main(argv: list[str] | None = None) -> int:
         f"{main_run['feed_rows']:,} feed rows, {main_run['bytes'] / 2**30:.2f} GiB written"
     )
     print(
+        f"    CPU {main_run['cpu_s']:.0f} s (generator and workers); load average at the end "
+        f"{main_run['load']:.1f} on {os.cpu_count()} cores (other work on the machine slows the wall time)"
+    )
+    print(
         f"    wall {main_run['wall_s']:.1f} s; stages "
         + ", ".join(f"{k} {v:.1f} s" for k, v in main_run["stages_s"].items())
     )
@@ -181,13 +192,14 @@ def main(argv: list[str] | None = None) -> int:
         f"ratio {base_rate / per_person_us:.2f}; fixed costs weigh more on small runs)"
     )
     full_s = _line(base, main_run, "wall_s", 1.0)
+    full_cpu = _line(base, main_run, "cpu_s", 1.0)
     linear_s = main_run["wall_s"] / args.scale
     full_mb = _line(base, main_run, "tree_peak_pss_mb", 1.0)
     full_gen_mb = _line(base, main_run, "maxrss_mb", 1.0)
     print(
         f"  extrapolated to scale 1.0 (~14.5 M persons): {full_s / 60:.1f} min (proportional: "
-        f"{linear_s / 60:.1f} min), peak memory ~{full_gen_mb / 1024:.1f} GB generator, "
-        f"~{full_mb / 1024:.1f} GB all processes (PSS)"
+        f"{linear_s / 60:.1f} min; {full_cpu / 60:.0f} CPU-min), peak memory ~{full_gen_mb / 1024:.1f} GB "
+        f"generator, ~{full_mb / 1024:.1f} GB all processes (PSS)"
     )
     figures = {
         "scale": args.scale,
@@ -201,6 +213,8 @@ def main(argv: list[str] | None = None) -> int:
         "feed_rows": main_run["feed_rows"],
         "bytes_written": main_run["bytes"],
         "wall_s": round(main_run["wall_s"], 2),
+        "cpu_s": round(main_run["cpu_s"], 1),
+        "load_average": round(main_run["load"], 2),
         "stages_s": {k: round(v, 2) for k, v in main_run["stages_s"].items()},
         "peak_rss_mb": round(main_run["maxrss_mb"], 1),
         "workers_peak_rss_mb": round(main_run["children_maxrss_mb"], 1),
@@ -209,11 +223,13 @@ def main(argv: list[str] | None = None) -> int:
         "baseline": {
             "persons": base["counts"]["persons"],
             "wall_s": round(base["wall_s"], 2),
+            "cpu_s": round(base["cpu_s"], 1),
             "peak_rss_mb": round(base["maxrss_mb"], 1),
             "us_per_person": round(base_rate, 2),
         },
         "baseline_ratio": round(base_rate / per_person_us, 3),
         "full_scale_estimate": {
+            "cpu_s": round(full_cpu, 1),
             "wall_s": round(full_s, 1),
             "wall_s_proportional": round(linear_s, 1),
             "peak_rss_mb": round(full_gen_mb, 1),

@@ -110,7 +110,6 @@ class _Parsed:
     house: list[str]
     base: list[int | None]
     khu_pho: list[str]
-    to: list[str]
     parts: list[AddressParts]  # for the normal form of results not taken from the registry
     flags: list[list[str]]
     res: list[Resolution]
@@ -165,6 +164,9 @@ class Geocoder:
         first[codes[::-1]] = np.arange(n - 1, -1, -1)
         self._key_row = first
         self._row_dup = np.bincount(codes, minlength=len(uniq))[codes] > 1
+        self._dup_rows: dict[str, list[int]] = {}
+        for r in np.nonzero(self._row_dup)[0].tolist():
+            self._dup_rows.setdefault(self._mkey[r], []).append(r)
         # address without ward → rows (for addresses that name no ward)
         acodes, auniq = pd.factorize(akey)
         self._akey_index = pd.Index(auniq)
@@ -296,7 +298,6 @@ class Geocoder:
             house=[house_key(p.house_number) for p in parts],
             base=[p.house_base for p in parts],
             khu_pho=[_kp_key(p.khu_pho) for p in parts],
-            to=[p.to for p in parts],
             parts=parts,
             flags=[[f for f in p.flags if f in _PARSE_FLAGS] for p in parts],
             res=res,
@@ -373,8 +374,14 @@ class Geocoder:
             if len(cands[i][0]) > 1 or "no_ward" in p.res[i].flags:
                 flags[i].append("ward_by_registry")
             if self._row_dup[reg_row]:
-                flags[i].append("duplicate_key")
-                conf[i] -= 0.1
+                # the registry holds this key twice in the ward: the khu phố written may tell which
+                same = [r for r in self._dup_rows[self._mkey[reg_row]] if self._kp_of_row[r] == p.khu_pho[i]]
+                if len(same) == 1 and p.khu_pho[i]:
+                    row[i] = same[0]
+                    flags[i].append("khu_pho_decides")
+                else:
+                    flags[i].append("duplicate_key")
+                    conf[i] -= 0.1
         done = np.array([tier[i] != "unmatched" or bool(cand_text[i]) for i in range(n)])
 
         # 2. fuzzy street within the candidate wards
@@ -623,16 +630,14 @@ def _pairs(cands: list[list[list[str]]]) -> tuple[np.ndarray, np.ndarray, np.nda
 def _decide(
     n: int, idx: np.ndarray, rank: np.ndarray, wards: np.ndarray, rows: np.ndarray
 ) -> dict[int, tuple[str, int, int]]:
-    """For each address with hits: its best-ranked hits → (ward or ';'-joined wards, row, number of wards)."""
+    """For each address with hits: (ward, row, 1) when every hit lies in one ward, else (';'-joined wards,
+    -1, number of wards). Hits under different interpretations of the ward name are not ranked against
+    each other: the registry holding the house in two candidate wards leaves the ward undecided."""
     out: dict[int, tuple[str, int, int]] = {}
     if not len(idx):
         return out
     order = np.lexsort((rank, idx))
-    idx, rank, wards, rows = idx[order], rank[order], wards[order], rows[order]
-    start = np.r_[0, np.nonzero(np.diff(idx))[0] + 1]
-    best = np.repeat(rank[start], np.diff(np.r_[start, len(idx)]))
-    keep = rank == best
-    idx, wards, rows = idx[keep], wards[keep], rows[keep]
+    idx, wards, rows = idx[order], wards[order], rows[order]
     start = np.r_[0, np.nonzero(np.diff(idx))[0] + 1]
     end = np.r_[start[1:], len(idx)]
     for a, b in zip(start.tolist(), end.tolist(), strict=True):

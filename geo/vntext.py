@@ -25,6 +25,12 @@ import pandas as pd
 # are not tones and stay on their letter.
 _TONES = {"\u0300", "\u0301", "\u0303", "\u0309", "\u0323"}
 _SPACES = re.compile(r"\s+")
+# Control characters (C0 but tab/newline, DEL, C1) and the invisible format characters that turn up in
+# pasted text: soft hyphen, zero-width and bidirectional marks, word joiners, byte-order marks.
+_CONTROL = re.compile(
+    "[\x00-\x08\x0b-\x1f\x7f-\x9f\u00ad\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064"
+    "\u2066-\u206f\ufeff\ufff9-\ufffb]"
+)
 # Characters that look like Đ/đ but are not (Icelandic eth, African D with stroke).
 _D_LOOKALIKES = str.maketrans(
     {"\u00d0": "\u0110", "\u0189": "\u0110", "\u00f0": "\u0111", "\u0256": "\u0111"}
@@ -60,8 +66,10 @@ def normalize(text: object) -> str:
     """Normal form of a Vietnamese string for storage and display ("" for missing)."""
     if text is None or (isinstance(text, float) and np.isnan(text)):
         return ""
-    s = str(text).translate(_D_LOOKALIKES)
-    s = "".join(ch for ch in s if unicodedata.category(ch)[0] != "C" or ch in "\t\n")
+    s = str(text)
+    if s.isascii():  # most feed values: no marks to move, only spacing and control characters
+        return _SPACES.sub(" ", _CONTROL.sub("", s)).strip()
+    s = _CONTROL.sub("", s.translate(_D_LOOKALIKES))
     s = unicodedata.normalize("NFD", s)
     s = _move_tone_to_first(s)
     s = unicodedata.normalize("NFC", s)

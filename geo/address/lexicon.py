@@ -44,6 +44,8 @@ WARD_MARKERS: dict[str, str] = {
     "thị trấn": "thị trấn",
     "tt": "thị trấn",
     "đặc khu": "đặc khu",
+    "đk": "đặc khu",
+    "đ k": "đặc khu",
 }
 DISTRICT_MARKERS: dict[str, str] = {
     "quận": "quận",

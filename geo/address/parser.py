@@ -234,20 +234,48 @@ def parse(text: object, lexicon: AdminLexicon | None = None, streets: Collection
 
 
 # The registry's own normal form ("130/75/5 Đường số 7, Khu phố 3, Phường Bình Hưng Hòa, Thành phố Hồ Chí
-# Minh"), the most common form in feeds, with or without diacritics and in any case, is read by one regular
-# expression on the folded text. It gives exactly what the token scanner gives (a test checks it); anything
-# unusual inside it falls through to the scanner.
+# Minh"), the most common form in feeds, with or without diacritics, in any case and with the usual
+# abbreviations (Đ., KP3, P., F7, X., ĐK, TP.HCM …), is read by one regular expression on the folded text.
+# It gives exactly what the token scanner gives (a test checks it); anything unusual falls through to it.
 _NORMAL_FORM = re.compile(
     r"(?P<head>\d+[a-z]{0,3}(?:/\d+[a-z]{0,3})*(?:-\d+[a-z]{0,3})*)(?P<bis> bis)? "
-    r"duong (?P<street>[^,]+), "
+    r"(?P<sm>duong |d\. ?|quoc lo |tinh lo |huong lo |dai lo |dl |xa lo |(?:ql|tl|hl)(?= |\d) ?)?"
+    r"(?P<street>[^,]+), "
     r"(?:to (?P<to>\d+), )?"
-    r"(?P<kpw>khu pho|ap) (?P<kp>\d+), "
-    r"(?P<wtype>phuong|xa|dac khu|thi tran) (?P<ward>[^,]+), "
-    r"thanh pho ho chi minh"
+    r"(?P<kpw>khu pho |kp\.? ?|ap |ap\.)(?P<kp>\d+), "
+    r"(?P<wtype>phuong |p\. ?|ph\. ?|f(?=\d)|xa |x\. ?|x |thi tran |tt\.? ?|dac khu |dk\.? ?|d\.k\.? ?)"
+    r"(?P<ward>[^,]+), "
+    r"(?P<city>thanh pho ho chi minh|tp\. ?hcm|tphcm|tp\. ho chi minh|tp ho chi minh|tp hcm|hcm)"
 )
 _WORD = re.compile(r"[^\W_]+")
-_WARD_SUB = {"phuong": "phường", "xa": "xã", "dac khu": "đặc khu", "thi tran": "thị trấn"}
-_KP_SUB = {"khu pho": "Khu phố", "ap": "Ấp"}
+_WARD_SUB = {"p": "phường", "f": "phường", "x": "xã", "t": "thị trấn", "d": "đặc khu"}
+_KP_SUB = {"k": "Khu phố", "a": "Ấp"}
+_STREET_TYPE = {
+    "duong": "Đường",
+    "d": "Đường",
+    "quoc lo": "Quốc lộ",
+    "ql": "Quốc lộ",
+    "tinh lo": "Tỉnh lộ",
+    "tl": "Tỉnh lộ",
+    "huong lo": "Hương lộ",
+    "hl": "Hương lộ",
+    "dai lo": "Đại lộ",
+    "dl": "Đại lộ",
+    "xa lo": "Xa lộ",
+}
+# how each marker of the form is spelled with its diacritics (a written diacritic must agree)
+_SPELLED = {
+    "sm": "đường đ quốc lộ tỉnh hương đại đl xa",
+    "kpw": "khu phố ấp",
+    "wtype": "phường xã thị trấn đặc khu đk đ",
+    "city": "thành phố hồ chí minh",
+    "to": "tổ",
+}
+
+
+def _spelled_ok(written: str, spelled: str) -> bool:
+    allowed = set(spelled.split())
+    return all(w == fold_word(w) or w in allowed for w in _WORD.findall(written.lower()))
 
 
 def _parse_normal_form(s: str, lex: AdminLexicon, streets: Collection[str]) -> AddressParts | None:
@@ -257,12 +285,28 @@ def _parse_normal_form(s: str, lex: AdminLexicon, streets: Collection[str]) -> A
     m = _NORMAL_FORM.fullmatch(fl)
     if m is None:
         return None
+    for g in ("sm", "kpw", "wtype", "city"):
+        if m.group(g) and not _spelled_ok(s[m.start(g) : m.end(g)], _SPELLED[g]):
+            return None
+    if m.group("to") and not _spelled_ok(s[m.start("to") - 3 : m.start("to")], _SPELLED["to"]):
+        return None
     name = s[m.start("street") : m.end("street")]
     words = _WORD.findall(m.group("street"))
-    if not words or "." in name or _has_marker(words, 1):
-        return None
-    if streets and street_key(name, normalized=True) not in streets:
+    sm = m.group("sm")
+    prefixed = sm is not None
+    stype = _STREET_TYPE[sm.replace(".", "").strip()] if prefixed else ""
+    if not words or m.group("street") != " ".join(words) or _has_marker(words, 1 if prefixed else 0):
+        return None  # only plain words (no "-", "(", "." …), and no marker word inside
+    if prefixed and len(words) > 1 and words[0] == "so" and _is_num(words[1]):
+        name = "số " + name.split(" ", 1)[1]  # as the scanner writes a numbered street ("so 7" → "số 7")
+    if streets and street_key(normal_street(name, stype, normalized=True), normalized=True) not in streets:
         return None  # the scanner may read the end of the street as an admin name: let it decide
+    if stype not in ("", "Đường") and len(words) > 1 and lex.suffix(words, 0, len(words))[1] is not None:
+        return None  # a typed street ending in an admin name: the scanner may cut it there
+    if not prefixed:
+        n, e = lex.longest(words, 0, len(words))
+        if e is not None and n == len(words):
+            return None  # a known admin name where the street should be: the scanner decides
     ward = s[m.start("ward") : m.end("ward")]
     wtoks = _WORD.findall(ward)
     if "." in ward:
@@ -285,11 +329,13 @@ def _parse_normal_form(s: str, lex: AdminLexicon, streets: Collection[str]) -> A
         st.house = head
     if m.group("bis"):
         st.house += " " + s[m.start("bis") + 1 : m.end("bis")]
-    st.street, st.street_type = name, "Đường"
+    st.street, st.street_type = name, stype
     if m.group("to"):
         st.to = f"Tổ {_num_text(m.group('to'))}"
-    st.khu_pho = f"{_KP_SUB[m.group('kpw')]} {_num_text(m.group('kp'))}"
-    st.admin.append((WARD, _WARD_SUB[m.group("wtype")], ward_name, {WARD}, 0))
+    st.khu_pho = f"{_KP_SUB[m.group('kpw')[0]]} {_num_text(m.group('kp'))}"
+    wtype = m.group("wtype")
+    sub = "phường" if wtype.startswith("ph") else _WARD_SUB[wtype[0]]
+    st.admin.append((WARD, sub, ward_name, {WARD}, 0))
     st.city = HCMC
     return _finish(st)
 
@@ -414,6 +460,11 @@ def _static_marker(tk: _Tokens, i: int, lex: AdminLexicon) -> tuple[str, str, in
         if kind == WARD:
             if seq == ("ward",):
                 if num_next or _next_known(tk, j, lex, {WARD}):
+                    return kind, sub, n
+                continue
+            if seq in (("d", "k"), ("dk",)):
+                # "Đ.K Côn Đảo" is the đặc khu; "Đ. K4" is a street
+                if _next_known(tk, j, lex, {WARD}):
                     return kind, sub, n
                 continue
             if seq in (("p",), ("f",), ("ph",), ("x",), ("tt",)):
@@ -650,7 +701,7 @@ def _street_value(tk: _Tokens, i: int, j: int, sub: str, st: _State, lex: AdminL
             end += 2
     while end < tk.n and tk.chunk[end] == tk.chunk[j] and not _starts_marker(tk, end, st, lex):
         end += 1
-    end = _extend_known_street(tk, k, end, st)
+    end = _extend_known_street(tk, j, end, st, k)
     if end < tk.n and tk.chunk[end] == tk.chunk[j] and tk.f[end] == "street":
         _set_street(st, _street_text(tk, j, k, end), sub)
         return end + 1
@@ -659,14 +710,16 @@ def _street_value(tk: _Tokens, i: int, j: int, sub: str, st: _State, lex: AdminL
     return cut
 
 
-def _extend_known_street(tk: _Tokens, start: int, end: int, st: _State) -> int:
+def _extend_known_street(tk: _Tokens, start: int, end: int, st: _State, k: int | None = None) -> int:
     """A street run stopped by a marker word may go on where the longer name is a known street
-    ("Đường Bình Đường 2", "Đường Hẻm Chợ"): the longest known one up to the end of the chunk wins."""
+    ("Đường Bình Đường 2", "Đường Số 1 KDC Hiệp Ân"): the longest known one up to the end of the chunk
+    wins. `k` is where a numbered street's number starts (its "số" is then part of the name)."""
     if not st.streets or end >= tk.n or tk.chunk[end] != tk.chunk[start]:
         return end
     ce = _chunk_end(tk, start)
     for e in range(min(ce, end + 6), end, -1):
-        if street_key(tk.text(start, e), normalized=True) in st.streets:
+        text = _street_text(tk, start, k, e) if k is not None else tk.text(start, e)
+        if street_key(text, normalized=True) in st.streets:
             return e
     return end
 

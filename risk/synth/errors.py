@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass
+from itertools import compress
 
 import numpy as np
 
@@ -155,7 +156,8 @@ def has(mask: np.ndarray, code: str) -> np.ndarray:
 def codes_of(mask: np.ndarray) -> np.ndarray:
     """';'-joined codes per row (computed once per distinct mask)."""
     uniq, inv = np.unique(mask, return_inverse=True)
-    text = np.array([";".join(c for c in CODES if int(m) & int(BIT[c])) for m in uniq], dtype=object)
+    bits = ((uniq[:, None] >> np.arange(len(CODES), dtype=np.int64)) & 1).astype(bool).tolist()
+    text = np.array([";".join(compress(CODES, row)) for row in bits], dtype=object)
     return text[inv]
 
 

@@ -687,7 +687,8 @@ def _relation_labels(city: City, person: np.ndarray) -> np.ndarray:
 def render_file(ctx: Context, plan: Plan, fi: int) -> tuple[bytes, dict[str, object]]:
     """The bytes of one feed file and the truth rows of its data rows."""
     src = plan.source
-    sl = np.flatnonzero(plan.file == fi)
+    lo, hi = np.searchsorted(plan.file, [fi, fi + 1])  # plan rows are in file order
+    sl = np.arange(lo, hi)
     name = plan.files[fi]
     rng = stream(ctx.seed, "feeds", src.name, name)
     ev = ctx.events[src.kind]
@@ -774,9 +775,11 @@ def render_file(ctx: Context, plan: Plan, fi: int) -> tuple[bytes, dict[str, obj
         blank_date = has_event_date & (rng.random(n) < 0.4)
         rows = np.flatnonzero(w & ~blank_date)
         cols["name"] = cols["name"].scatter(rows, np.full(len(rows), "", dtype=object))
+        mask[rows] &= ~_field_bits("name")  # an empty name carries no spelling errors
         if has_event_date:
             rows = np.flatnonzero(w & blank_date)
             cols["event_date"] = cols["event_date"].scatter(rows, np.full(len(rows), "", dtype=object))
+            mask[rows] &= ~_field_bits("date")
     # exact duplicates repeat their original's cells and errors
     if is_copy.any():
         src_idx = np.where(is_copy, local_copy, np.arange(n))
@@ -810,6 +813,14 @@ def render_file(ctx: Context, plan: Plan, fi: int) -> tuple[bytes, dict[str, obj
         "mask": mask,
     }
     return content, truth
+
+
+def _field_bits(field_name: str) -> np.int64:
+    bits = np.int64(0)
+    for k in er.ERROR_KINDS:
+        if k.field == field_name:
+            bits |= er.BIT[k.code]
+    return bits
 
 
 def _formula(text: pa.Array, f: str, rng: np.random.Generator) -> np.ndarray:

@@ -17,14 +17,13 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, fields
 
 import numpy as np
-import pandas as pd
 
 from risk.synth import names as nm
 from risk.synth.addresses import layout_ward
 from risk.synth.groups import assign_groups, group_polygons
 from risk.synth.identity import cccd_numbers, cmnd_numbers, passport_numbers, phone_numbers
 from risk.synth.realdata import REGIONS, Geography, generic_streets
-from risk.synth.rng import ranges, stream
+from risk.synth.rng import by_key, ranges, stream
 
 EPOCH = np.datetime64("1970-01-01", "D")
 
@@ -253,10 +252,9 @@ def _ages_from(
 ) -> np.ndarray:
     """Whole-year ages drawn per profile from 5-year groups (85+ tails off), optionally reweighted."""
     out = np.zeros(len(profile), dtype=np.int64)
-    for p in np.unique(profile):
-        m = profile == p
+    for p, m in by_key(profile):
         w = probs[p] * (weight if weight is not None else 1.0)
-        grp = rng.choice(len(w), int(m.sum()), p=w / w.sum())
+        grp = rng.choice(len(w), len(m), p=w / w.sum())
         age = grp * 5 + rng.integers(0, 5, len(grp))
         age = np.where(grp == 17, 85 + np.minimum(rng.exponential(4.0, len(grp)).astype(np.int64), 20), age)
         out[m] = age
@@ -275,13 +273,12 @@ def _truncated_ages(
     out = np.zeros(len(profile), dtype=np.int64)
     years = np.arange(101)
     grp = np.minimum(years // 5, 17)
-    for p in np.unique(profile):
-        m = profile == p
+    for p, m in by_key(profile):
         per_year = (probs[p] * weight)[grp] / np.where(grp == 17, 16.0, 5.0)
         cdf = np.concatenate([[0.0], np.cumsum(per_year)])
         a = cdf[np.clip(lo[m], 0, 100)]
         b = cdf[np.clip(hi[m], 0, 100) + 1]
-        u = a + rng.random(int(m.sum())) * (b - a)
+        u = a + rng.random(len(m)) * (b - a)
         out[m] = np.clip(np.searchsorted(cdf, u, side="right") - 1, lo[m], hi[m])
     return out
 
@@ -375,9 +372,8 @@ def build_people(geo: Geography, points: Points, start: dt.date, seed: int) -> t
 
     # sizes: 1 … 6 from the census classes, 7+ with a geometric tail (7–12)
     size = np.zeros(n_h, dtype=np.int64)
-    for p in np.unique(profile):
-        m = profile == p
-        size[m] = rng.choice(7, int(m.sum()), p=old.size_probs[p]) + 1
+    for p, m in by_key(profile):
+        size[m] = rng.choice(7, len(m), p=old.size_probs[p]) + 1
     big = size == 7
     size[big] = np.minimum(7 + rng.geometric(0.45, int(big.sum())) - 1, 12)
 
@@ -449,8 +445,7 @@ def build_people(geo: Geography, points: Points, start: dt.date, seed: int) -> t
 
     # registry numbers: a shuffled sequence within each ward
     ref = np.zeros(n_h, dtype=np.int64)
-    for w in np.unique(points.ward):
-        idx = np.flatnonzero(points.ward == w)
+    for _, idx in by_key(points.ward):
         ref[idx] = rng.permutation(len(idx)) + 1
 
     households = Households(
@@ -499,9 +494,3 @@ def build_city(
         households=households,
         persons=persons,
     )
-
-
-def age_table(persons: Persons) -> pd.Series:
-    """Share of persons per census age group (for checks)."""
-    grp = np.minimum(persons.age // 5, 17)
-    return pd.Series(np.bincount(grp, minlength=18) / len(persons))

@@ -568,14 +568,36 @@ class AddressVocab:
         )
 
 
-def _take2(tables: list[pa.Array], idx: np.ndarray, plain: np.ndarray) -> pa.Array:
-    ia = pa.array(idx)
-    a, b = tables[0].take(ia), tables[1].take(ia)
-    return pc.if_else(pa.array(plain), b, a) if plain.any() else a
+def _address(
+    v: AddressVocab,
+    point: np.ndarray,
+    var: np.ndarray,
+    spelling: int,
+    old: np.ndarray | None,
+    missing: np.ndarray | None,
+) -> pa.Array:
+    """Addresses of some rows: `var` (rows × 4) picks each part's abbreviation, `spelling` 0 keeps the
+    diacritics and 1 strips them, `old` rows name the old ward, `missing` rows no ward."""
+
+    def take(tables: list[pa.Array], idx: np.ndarray) -> pa.Array:
+        return tables[spelling].take(pa.array(idx))
+
+    street = take(v.street, v.street_of_point[point] * 3 + var[:, 0])
+    kp = take(v.kp, v.kp_of_point[point] + var[:, 1])
+    ward = take(v.ward, v.ward_of_point[point] * 5 + var[:, 2])
+    if old is not None and old.any():
+        ward = pc.if_else(
+            pa.array(old), take(v.old, np.maximum(v.old_of_point[point], 0) * 5 + var[:, 2]), ward
+        )
+    if missing is not None and missing.any():
+        ward = pc.if_else(pa.array(missing), pa.scalar(None, pa.string()), ward)
+    city = take(v.city, var[:, 3])
+    return join(join(v.house.take(pa.array(point)), street, sep=" "), kp, ward, city, sep=", ")
 
 
 def render_addresses(v: AddressVocab, point: np.ndarray, mask: np.ndarray, rng: np.random.Generator) -> Cells:
-    """Full addresses of the rows' points: the normal form, or with the addr_* errors."""
+    """Full addresses of the rows' points: the normal form, or with the addr_* errors (rows that change
+    spelling or ward are recomputed on their own)."""
     n = len(point)
     abbrev = er.has(mask, "addr_abbrev")
     plain = er.has(mask, "addr_no_diacritics")
@@ -585,22 +607,24 @@ def render_addresses(v: AddressVocab, point: np.ndarray, mask: np.ndarray, rng: 
     part = (rng.random((n, 4)) < 0.55) & abbrev[:, None]
     part[:, 0] &= v.street_shortens[v.street_of_point[point]]
     part[:, 3] |= abbrev & ~part.any(axis=1)
-    st_var = np.where(part[:, 0], rng.integers(1, 3, n), 0)
-    kp_var = np.where(part[:, 1], rng.integers(1, 3, n), 0)
-    wd_var = np.where(part[:, 2], rng.integers(1, 5, n), 0)
-    ct_var = np.where(part[:, 3], rng.integers(1, len(CITY_ABBREV) + 1, n), 0)
-    street = _take2(v.street, v.street_of_point[point] * 3 + st_var, plain)
-    kp = _take2(v.kp, v.kp_of_point[point] + kp_var, plain)
-    ward = _take2(v.ward, v.ward_of_point[point] * 5 + wd_var, plain)
-    if old.any():
-        old_var = np.where(part[:, 2], rng.integers(1, 5, n), 0)
-        old_text = _take2(v.old, np.maximum(v.old_of_point[point], 0) * 5 + old_var, plain)
-        ward = pc.if_else(pa.array(old), old_text, ward)
-    if missing.any():
-        ward = pc.if_else(pa.array(missing), pa.scalar(None, pa.string()), ward)
-    city = _take2(v.city, ct_var, plain)
-    head = join(v.house.take(pa.array(point)), street, sep=" ")
-    return Cells(join(head, kp, ward, city, sep=", "))
+    var = np.column_stack(
+        [
+            np.where(part[:, 0], rng.integers(1, 3, n), 0),
+            np.where(part[:, 1], rng.integers(1, 3, n), 0),
+            np.where(part[:, 2], rng.integers(1, 5, n), 0),
+            np.where(part[:, 3], rng.integers(1, len(CITY_ABBREV) + 1, n), 0),
+        ]
+    )
+    cells = Cells(_address(v, point, var, 0, None, None))
+    i = np.flatnonzero(plain | old | missing)
+    if len(i):
+        redo = [
+            _address(v, point[i[plain[i]]], var[i[plain[i]]], 1, old[i[plain[i]]], missing[i[plain[i]]]),
+            _address(v, point[i[~plain[i]]], var[i[~plain[i]]], 0, old[i[~plain[i]]], missing[i[~plain[i]]]),
+        ]
+        order = np.argsort(np.concatenate([i[plain[i]], i[~plain[i]]]), kind="stable")
+        cells = cells.scatter(i, pa.concat_arrays(redo).take(pa.array(order)))
+    return cells
 
 
 def address_eligibility(v: AddressVocab, point: np.ndarray) -> dict[str, np.ndarray]:

@@ -29,14 +29,6 @@ def ranges(counts: np.ndarray) -> np.ndarray:
     return np.arange(total, dtype=np.int64) - starts
 
 
-def choice_by_row(rng: np.random.Generator, probs: np.ndarray) -> np.ndarray:
-    """One categorical draw per row of a (n, k) probability matrix (rows need not be normalised)."""
-    probs = np.asarray(probs, dtype=np.float64)
-    cum = np.cumsum(probs, axis=1)
-    u = rng.random(len(probs)) * cum[:, -1]
-    return (cum < u[:, None]).sum(axis=1).clip(0, probs.shape[1] - 1)
-
-
 def poisson_pick(rng: np.random.Generator, starts: np.ndarray, sizes: np.ndarray, lam: np.ndarray):
     """For each range (start, size) draw Poisson(lam) members uniformly with replacement.
 
@@ -48,3 +40,16 @@ def poisson_pick(rng: np.random.Generator, starts: np.ndarray, sizes: np.ndarray
     which = np.repeat(np.arange(len(k)), k)
     member = starts[which] + (rng.random(len(which)) * sizes[which]).astype(np.int64)
     return which, member
+
+
+def by_key(keys: np.ndarray):
+    """(key, indices) for each distinct key in ascending order, indices ascending: one sort instead of one
+    full comparison per key."""
+    keys = np.asarray(keys)
+    if not len(keys):
+        return
+    order = np.argsort(keys, kind="stable")
+    k = keys[order]
+    cuts = np.flatnonzero(k[1:] != k[:-1]) + 1
+    for idx in np.split(order, cuts):
+        yield keys[idx[0]], idx

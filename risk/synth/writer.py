@@ -32,7 +32,7 @@ from risk.synth.epidemic import (
     Epidemic,
 )
 from risk.synth.feeds import DOSE_SOURCES, SOURCE, TRUTH_ROWS_SCHEMA, applicable
-from risk.synth.population import EPOCH, RELATIONS, City
+from risk.synth.population import RELATIONS, City
 from risk.synth.sites import SiteTable
 from risk.synth.vaccination import DOSE_KINDS, SITE_KINDS, VACCINES, Doses
 
@@ -387,7 +387,3 @@ def summary(sink: RowsSink | None, counts: dict[str, int], error_rate: float, co
 
 def dump_json(obj: dict, path: Path) -> None:
     path.write_text(json.dumps(obj, ensure_ascii=False, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-
-
-def date_str(day: int) -> str:
-    return str(EPOCH + np.timedelta64(int(day), "D"))
