@@ -39,6 +39,7 @@ from api.tiles.prepare import ensure_map_units
 from geo.gazetteer import Gazetteer, load_gazetteer
 from risk.profiles import Profile, load_profile
 from risk.store import SnapshotInfo, Store, StoreError
+from risk.store.tables import HOUSEHOLD_LEVELS
 
 log = logging.getLogger("riskmap.snapshot")
 
@@ -56,7 +57,29 @@ LEVEL_COLUMNS = [
     "pending_level",
     "pending_effective_at",
 ]
-HOUSEHOLD_TILE_COLUMNS = ["household_id", "level", "flags"]
+FLAG_COLUMNS = [c for c in HOUSEHOLD_LEVELS.columns if c.startswith("flag_")]
+HOUSEHOLD_TILE_COLUMNS = [
+    "household_id",
+    "level",
+    *(["flags"] if "flags" in HOUSEHOLD_LEVELS.columns else FLAG_COLUMNS),
+]
+HOTSPOT_RE = r'"hotspot":\s*(?:true|1(?:\.0)?)\b'
+
+
+def household_flags(frame: pd.DataFrame) -> np.ndarray:
+    """Each household's flags as one text (`f0;booster_due`) or None: from a `flags` column or from typed
+    `flag_*` columns (the same text `risk.store.tilesql.household_flags_sql` makes in SQL)."""
+    if "flags" in frame.columns:
+        flags = frame["flags"].astype(object).where(frame["flags"].notna(), None).to_numpy(dtype=object)
+        return np.where(flags == "", None, flags)
+    out = np.full(len(frame), "", dtype=object)
+    for c in (c for c in frame.columns if c.startswith("flag_")):
+        on = frame[c].fillna(False).to_numpy(dtype=bool)
+        name = c.removeprefix("flag_")
+        out[on] = np.where(out[on] == "", name, out[on] + ";" + name)
+    return np.where(out == "", None, out)
+
+
 ANSWER_CACHE = 200_000
 
 
@@ -111,8 +134,7 @@ class HouseholdLevels:
     @classmethod
     def from_frame(cls, frame: pd.DataFrame) -> HouseholdLevels:
         frame = frame.sort_values("household_id")
-        flags = frame["flags"].astype(object).where(frame["flags"].notna(), None).to_numpy(dtype=object)
-        flags = np.where(flags == "", None, flags)
+        flags = household_flags(frame)
         return cls(
             frame["household_id"].to_numpy(dtype=np.int64),
             frame["level"].fillna(-1).to_numpy(dtype=np.int16),
@@ -271,9 +293,7 @@ def _tile_levels(
             continue
         rows = levels.xs(unit_type, level="unit_type", drop_level=True)
         rows = rows[~rows.index.duplicated(keep="last")].reindex(ids)
-        hotspot = (
-            rows["metrics"].astype("string").str.contains(r'"hotspot":\s*true', regex=True).fillna(False)
-        )
+        hotspot = rows["metrics"].astype("string").str.contains(HOTSPOT_RE, regex=True).fillna(False)
         out[unit_type] = TileLevels(
             rows["level"].astype("Float64").fillna(-1).to_numpy(dtype=np.int16),
             rows["pending_level"].astype("Float64").fillna(-1).to_numpy(dtype=np.int16),

@@ -24,10 +24,29 @@ from typing import Any, Literal
 
 from psycopg import sql
 
+from risk.store.tables import HOUSEHOLD_LEVELS
+
 SMALL_AREA_TYPES = ("group", "h3_8", "h3_9", "h3_10")
 H3_TYPES = ("h3_8", "h3_9", "h3_10")
 GENERALISED = ("ward", "group")  # unit types with outlines per zoom band (map_units.detail)
-HOTSPOT = "(l.metrics::json ->> 'hotspot') = 'true'"
+# the scoring writes hotspot = 1 (hot), -1 (cold), 0 in a cell's metrics; true is read too
+HOTSPOT = "(l.metrics::json ->> 'hotspot') IN ('true', '1', '1.0')"
+
+
+def household_flags_sql() -> sql.Composable:
+    """A household's flags as one text (`f0;booster_due`), from a `flags` column or from typed `flag_*`
+    columns, whichever `household_levels` has (NULL when none is set)."""
+    cols = HOUSEHOLD_LEVELS.columns
+    if "flags" in cols:
+        return sql.SQL("NULLIF(l.flags, '')")
+    flags = [c for c in cols if c.startswith("flag_")]
+    if not flags:
+        return sql.SQL("NULL::text")
+    parts = sql.SQL(", ").join(
+        sql.SQL("CASE WHEN l.{} THEN {} END").format(sql.Identifier(c), sql.Literal(c.removeprefix("flag_")))
+        for c in flags
+    )
+    return sql.SQL("NULLIF(concat_ws(';', {}), '')").format(parts)
 
 
 @dataclass(frozen=True)
@@ -93,9 +112,9 @@ def tile_sql(q: TileQuery) -> tuple[sql.Composable, dict[str, Any]]:
             where.append(
                 sql.SQL("(h.ward_id = ANY(%(scope)s::text[]) OR h.group_id = ANY(%(scope)s::text[]))")
             )
-        inner = sql.SQL(
-            "SELECT l.level, NULLIF(l.flags, '') AS flags, {} FROM households h {} WHERE {}"
-        ).format(geom("h.geom_3857"), join, sql.SQL(" AND ").join(where))
+        inner = sql.SQL("SELECT l.level, {} AS flags, {} FROM households h {} WHERE {}").format(
+            household_flags_sql(), geom("h.geom_3857"), join, sql.SQL(" AND ").join(where)
+        )
     elif q.source == "units":
         if not q.unit_type:
             raise ValueError("a units tile needs its unit type")
