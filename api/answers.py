@@ -103,7 +103,7 @@ def answer(
     profile = profile_or_none(row.get("profile")) or fallback
     level = _int(row.get("level"))
     level = UNKNOWN if level is None else level
-    reasons = _json(row.get("reasons"), []) if isinstance(row.get("reasons"), str) else []
+    reasons = _json(row.get("reasons"), [])
     pending_level = _int(row.get("pending_level"))
     pending = None
     if pending_level is not None:
@@ -147,39 +147,7 @@ def answer(
     }
     if isinstance(row.get("flags"), str):
         out["flags"] = [f for f in row["flags"].split(";") if f]
-    elif any(k.startswith("flag_") for k in row):  # typed household rows: flag_* booleans, counts, a bit mask
-        out["flags"] = [k.removeprefix("flag_") for k, v in row.items() if k.startswith("flag_") and _true(v)]
-        if not out["metrics"]:
-            out["metrics"] = {
-                k: _plain(v) for k, v in row.items() if k in HOUSEHOLD_COUNTS and _int(v) is not None
-            }
-        if isinstance(row.get("reasons"), int | np.integer):
-            mask = int(row["reasons"])
-            out["reason_codes"] = [{"step": i} for i in range(64) if mask >> i & 1]
     return out
-
-
-HOUSEHOLD_COUNTS = frozenset(
-    {
-        "members",
-        "older",
-        "elderly",
-        "comorbid",
-        "unvaccinated",
-        "active_f0",
-        "positive_tests_7d",
-        "f1_quarantined",
-        "vulnerable_unvaccinated",
-        "elderly50_under_vaccinated",
-        "booster_due",
-        "neighbourhood_level",
-        "model_probability",
-    }
-)
-
-
-def _true(v: Any) -> bool:
-    return v is not None and v is not pd.NA and bool(v)
 
 
 def splice(body: bytes, key: bytes, value: bytes) -> bytes:

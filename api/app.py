@@ -18,6 +18,7 @@ from api.routers.mappage import STATIC
 from api.settings import ApiSettings, api_settings
 from api.snapshot import SnapshotHolder
 from api.tiles.service import TileService
+from api.trust import install as install_trust
 from risk.store import Store, open_store
 
 DESCRIPTION = """
@@ -37,6 +38,7 @@ TAGS = [
     {"name": "bulk", "description": "Whole files per unit type, current and time series, CSV and JSON."},
     {"name": "tiles", "description": "MVT and PNG tiles, TileJSON 3.0, OGC-style URLs, the MapLibre style."},
     {"name": "snapshots", "description": "What is served and which days can be asked for."},
+    {"name": "exports", "description": "Ward leaders' household lists (XLSX, CSV) and printable ward maps."},
     {"name": "health", "description": "Liveness and readiness."},
 ]
 
@@ -92,6 +94,7 @@ def create_app(store: Store | None = None, settings: ApiSettings | None = None) 
         app.include_router(router)
     app.mount("/static/app", StaticFiles(directory=STATIC), name="app-static")
     mount_assets(app)
+    install_trust(app)  # authentication, limits, audit, metrics, JSON logs (api/trust)
     return app
 
 

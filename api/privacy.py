@@ -4,10 +4,10 @@
   (`RISKMAP_PRIVACY_K`, default 10) is shown to callers without `VIEW_HOUSEHOLDS` as *suppressed*: no
   level, no metrics, no reasons, only the fact that it is too small to show. A level over three
   households says something about those households. Wards and the city are never suppressed.
-* **Opaque household ids.** Household ids never appear in URLs or answers; a token stands for them.
-  The token is a keyed 64-bit permutation of the id (a four-round Feistel network whose round function
-  is HMAC-SHA256 under `RISKMAP_PRIVACY_TOKEN_SECRET`): unguessable without the secret, the same in every
-  worker, and turned back into the id without any lookup table (millions of households).
+* **Opaque household ids.** Household ids never appear in URLs or answers; a token stands for them:
+  `risk.privacy.opaque_id`, one AES block of the id under `RISKMAP_PRIVACY_ID_KEY`: unguessable
+  without the key, the same in every worker, forgery evident, and turned back into the id without any
+  lookup table (millions of households).
 
 Public and app answers carry no personal data at all: they only ever hold area and cell levels.
 """
@@ -15,7 +15,6 @@ Public and app answers carry no personal data at all: they only ever hold area a
 from __future__ import annotations
 
 import hashlib
-import hmac
 import logging
 import os
 import secrets
@@ -23,44 +22,23 @@ from functools import lru_cache
 from typing import Any
 
 import numpy as np
-from pydantic import Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from api.security import VIEW_HOUSEHOLDS, Principal
+from risk.privacy import PrivacySettings, opaque_id, privacy_settings, resolve_id
 
 log = logging.getLogger("riskmap.privacy")
 
-SECRET_ENV = "RISKMAP_PRIVACY_TOKEN_SECRET"
+KEY_ENV = "RISKMAP_PRIVACY_ID_KEY"
 SMALL_AREA_TYPES = frozenset({"group", "h3_8", "h3_9", "h3_10"})
 SUPPRESSED_COLOUR = "#bdbdbd"
 
 
-class PrivacySettings(BaseSettings):
-    """Environment variables prefixed RISKMAP_PRIVACY_."""
-
-    model_config = SettingsConfigDict(env_prefix="RISKMAP_PRIVACY_", extra="ignore")
-
-    k: int = Field(
-        default=10, ge=1, description="groups and cells with fewer households are suppressed for the public"
-    )
-    token_secret: SecretStr = Field(
-        default=SecretStr(""),
-        description="key of the household tokens; set it in production (unset: a random key per start, so "
-        "tokens change when the server restarts)",
-    )
-
-
-@lru_cache(maxsize=1)
-def privacy_settings() -> PrivacySettings:
-    return PrivacySettings()
-
-
-def ensure_token_secret() -> None:
-    """Give this process (and the workers it starts) one token key when none is configured."""
-    if not os.environ.get(SECRET_ENV):
-        os.environ[SECRET_ENV] = secrets.token_hex(32)
+def ensure_id_key() -> None:
+    """Give this process (and the workers it starts) one household-token key when none is configured."""
+    if not os.environ.get(KEY_ENV):
+        os.environ[KEY_ENV] = secrets.token_hex(32)
         privacy_settings.cache_clear()
-        log.warning("%s is not set: household tokens change at every restart", SECRET_ENV)
+        log.warning("%s is not set: household tokens change at every restart", KEY_ENV)
 
 
 def sees_small_areas(principal: Principal) -> bool:
@@ -107,61 +85,40 @@ class TokenError(ValueError):
 
 
 class HouseholdTokens:
-    """Household id ⇄ opaque token (16 hex digits), keyed by a secret."""
+    """Household id ⇄ opaque token (`risk.privacy.opaque_id`, kind "h"), under one key."""
 
-    ROUNDS = 4
-
-    def __init__(self, secret: str | bytes) -> None:
-        if not secret:
-            raise ValueError(f"household tokens need a secret ({SECRET_ENV})")
-        key = secret.encode() if isinstance(secret, str) else secret
-        self._keys = [
-            hmac.digest(key, b"riskmap-household-round-%d" % i, "sha256") for i in range(self.ROUNDS)
-        ]
-
-    def _f(self, i: int, half: int) -> int:
-        return int.from_bytes(hmac.digest(self._keys[i], half.to_bytes(4, "big"), "sha256")[:4], "big")
+    def __init__(self, key: str) -> None:
+        if not key:
+            raise ValueError(f"household tokens need a key ({KEY_ENV})")
+        self.key = key
 
     def token(self, household_id: int) -> str:
-        hid = int(household_id)
-        if not 0 <= hid < 1 << 64:
-            raise ValueError(f"household id {hid} is out of range")
-        left, right = hid >> 32, hid & 0xFFFFFFFF
-        for i in range(self.ROUNDS):
-            left, right = right, left ^ self._f(i, right)
-        return f"{(left << 32) | right:016x}"
+        return str(opaque_id(int(household_id), key=self.key))
 
     def household_id(self, token: str) -> int:
-        if len(token) != 16:
-            raise TokenError("a household token is 16 hexadecimal digits")
-        try:
-            value = int(token, 16)
-        except ValueError:
-            raise TokenError("a household token is 16 hexadecimal digits") from None
-        left, right = value >> 32, value & 0xFFFFFFFF
-        for i in reversed(range(self.ROUNDS)):
-            left, right = right ^ self._f(i, left), left
-        hid = (left << 32) | right
-        if hid >= 1 << 63:  # ids are int64: this token was not issued here
+        hid = resolve_id(token, key=self.key)
+        if hid is None:
             raise TokenError("not a household token of this server")
         return hid
 
     def tokens(self, household_ids: np.ndarray) -> np.ndarray:
-        return np.array([self.token(int(h)) for h in household_ids], dtype=object)
+        ids = np.asarray(household_ids, dtype=np.int64)
+        return np.array(opaque_id(ids, key=self.key) if len(ids) else [], dtype=object)
 
 
 @lru_cache(maxsize=4)
-def _tokens_for(secret: str) -> HouseholdTokens:
-    return HouseholdTokens(secret)
+def _tokens_for(key: str) -> HouseholdTokens:
+    return HouseholdTokens(key)
 
 
 def household_tokens() -> HouseholdTokens:
-    """Tokens under the configured secret (a random one per process start when none is set)."""
-    secret = privacy_settings().token_secret.get_secret_value()
-    if not secret:
-        ensure_token_secret()
-        secret = privacy_settings().token_secret.get_secret_value()
-    return _tokens_for(secret)
+    """Tokens under the configured key (a random one per process start when none is set)."""
+    if not privacy_settings().id_key:
+        ensure_id_key()
+    return _tokens_for(privacy_settings().id_key)
+
+
+__all__ = ["PrivacySettings", "privacy_settings"]  # the one privacy settings class lives in risk.privacy
 
 
 def digest(*parts: object) -> str:

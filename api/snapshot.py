@@ -39,7 +39,7 @@ from api.tiles.prepare import ensure_map_units
 from geo.gazetteer import Gazetteer, load_gazetteer
 from risk.profiles import Profile, load_profile
 from risk.store import SnapshotInfo, Store, StoreError
-from risk.store.tables import HOUSEHOLD_LEVELS
+from risk.store.tables import HOUSEHOLD_FLAGS
 
 log = logging.getLogger("riskmap.snapshot")
 
@@ -57,29 +57,8 @@ LEVEL_COLUMNS = [
     "pending_level",
     "pending_effective_at",
 ]
-FLAG_COLUMNS = [c for c in HOUSEHOLD_LEVELS.columns if c.startswith("flag_")]
-HOUSEHOLD_TILE_COLUMNS = [
-    "household_id",
-    "level",
-    *(["flags"] if "flags" in HOUSEHOLD_LEVELS.columns else FLAG_COLUMNS),
-]
-HOTSPOT_RE = r'"hotspot":\s*(?:true|1(?:\.0)?)\b'
-
-
-def household_flags(frame: pd.DataFrame) -> np.ndarray:
-    """Each household's flags as one text (`f0;booster_due`) or None: from a `flags` column or from typed
-    `flag_*` columns (the same text `risk.store.tilesql.household_flags_sql` makes in SQL)."""
-    if "flags" in frame.columns:
-        flags = frame["flags"].astype(object).where(frame["flags"].notna(), None).to_numpy(dtype=object)
-        return np.where(flags == "", None, flags)
-    out = np.full(len(frame), "", dtype=object)
-    for c in (c for c in frame.columns if c.startswith("flag_")):
-        on = frame[c].fillna(False).to_numpy(dtype=bool)
-        name = c.removeprefix("flag_")
-        out[on] = np.where(out[on] == "", name, out[on] + ";" + name)
-    return np.where(out == "", None, out)
-
-
+HOUSEHOLD_TILE_COLUMNS = ["household_id", "level", *HOUSEHOLD_FLAGS]
+HOTSPOT_RE = r'"hotspot":\s*(?:true|1(?:\.0)?)\b'  # the scoring writes 1 / -1 / 0
 ANSWER_CACHE = 200_000
 
 
@@ -123,6 +102,16 @@ class TileLevels:
     hotspot: np.ndarray  # bool
 
 
+def household_flags_text(frame: pd.DataFrame) -> np.ndarray:
+    """Per row, the set flags of `household_levels` as "f0;support" (None when none), vectorised."""
+    text = np.full(len(frame), "", dtype=object)
+    for column, code in HOUSEHOLD_FLAGS.items():
+        if column in frame.columns:
+            on = frame[column].fillna(False).to_numpy(dtype=bool)
+            text = np.where(on, np.where(text == "", code, text + ";" + code), text)
+    return np.where(text == "", None, text)
+
+
 @dataclass
 class HouseholdLevels:
     """Household levels of one view for drawing (ids sorted; details are read per request)."""
@@ -134,7 +123,7 @@ class HouseholdLevels:
     @classmethod
     def from_frame(cls, frame: pd.DataFrame) -> HouseholdLevels:
         frame = frame.sort_values("household_id")
-        flags = household_flags(frame)
+        flags = household_flags_text(frame)
         return cls(
             frame["household_id"].to_numpy(dtype=np.int64),
             frame["level"].fillna(-1).to_numpy(dtype=np.int16),
@@ -217,8 +206,25 @@ class SnapshotView:
             return False
         return is_small(unit_type, self.map.households_of(unit_type, unit_id), self.k)
 
+    def unscored(self, unit_type: str, unit_id: str) -> dict[str, Any] | None:
+        """A drawn unit the snapshot gave no level (no households or records in it): it gets the
+        explicit unknown, not a 404, since the place is covered. None for a unit the map lacks."""
+        units = self.map.units.get(unit_type)
+        i = None if units is None else units.pos.get(unit_id)
+        if i is None:
+            return None
+        return {
+            "level": None,
+            "name": units.names[i],
+            "parent_id": units.parent_ids[i],
+            "reasons": '[{"step":"data","text":{"en":"no households or records in this unit",'
+            '"vi":"không có hộ gia đình hay dữ liệu trong đơn vị này"}}]',
+        }
+
     def answer(self, unit_type: str, unit_id: str, sees_small: bool = False) -> dict[str, Any] | None:
         r = self.row(unit_type, unit_id)
+        if r is None:
+            r = self.unscored(unit_type, unit_id)
         if r is None:
             return None
         code = None

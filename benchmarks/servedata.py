@@ -177,11 +177,8 @@ def snapshot_tables(
             "ward_id": hh["ward_id"],
             "group_id": hh["group_id"],
             "level": hl,
-            "profile": "riskmap-household",
-            "profile_version": "benchmark",
-            "flags": np.where(f0, "f0", ""),
-            "metrics": None,
-            "reasons": None,
+            "reasons": np.zeros(len(hh), dtype=np.int64),  # a bit mask of the household profile's steps
+            "flag_f0": f0,
         }
     )
     return {"levels": levels, "household_levels": household_levels}
@@ -209,7 +206,8 @@ def tipg_views(store: Store, snapshot_id: int, schema: str = "tipg_bench") -> No
                 f" AND l.unit_type = '{unit_type}' AND l.unit_id = u.unit_id WHERE u.unit_type = '{unit_type}' AND u.detail = 0"
             )
         conn.execute(
-            f"CREATE VIEW {schema}.households AS SELECT h.household_id, l.level, l.flags, h.geom_3857"
+            f"CREATE VIEW {schema}.households AS SELECT h.household_id, l.level,"
+            " CASE WHEN l.flag_f0 THEN 'f0' END AS flags, h.geom_3857"
             f" FROM {src}.households h LEFT JOIN {src}.household_levels l ON l.snapshot_id = {snapshot_id}"
             " AND l.household_id = h.household_id"
         )

@@ -116,6 +116,21 @@ def unit_id(version: str, code: str) -> str:
     return f"{version}:{code}"
 
 
+def province_codes(unit_ids: np.ndarray | pd.Series | list) -> np.ndarray:
+    """The GSO province code ("79") of each unit id of a shipped geography, None for others (or None).
+
+    Per distinct version prefix: a shipped geography is one province (its `city` unit), so the prefix
+    says it; national storage partitions households by this code.
+    """
+    ids = pd.Series(np.asarray(unit_ids, dtype=object))
+    version = ids.str.split(":", n=1).str[0]
+    out = np.full(len(ids), None, dtype=object)
+    for v in version.dropna().unique():
+        if v in VERSIONS:
+            out[(version == v).to_numpy()] = str(load_gazetteer(v).city["code"])
+    return out
+
+
 class Gazetteer:
     """One version's admin units as a tree (`parent_id`), with their polygons where known."""
 

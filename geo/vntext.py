@@ -35,9 +35,11 @@ _CONTROL = re.compile(
 _D_LOOKALIKES = str.maketrans(
     {"\u00d0": "\u0110", "\u0189": "\u0110", "\u00f0": "\u0111", "\u0256": "\u0111"}
 )
-# Open syllables whose tone the "new" style puts on the second vowel: oa, oe, uy (not after q).
+# Open syllables whose tone the "new" style puts on the second vowel: oa, oe, uy (not after q). The
+# second vowel is plain: in NFD a dot below sorts before a circumflex, so "oậ" must not read as "oa".
 _OPEN_PAIRS = re.compile(
-    r"(?<![qQ])([oOuU])([aAeEyY])([\u0300\u0301\u0303\u0309\u0323])(?![\w])", flags=re.UNICODE
+    r"(?<![qQ])([oOuU])([aAeEyY])([\u0300\u0301\u0303\u0309\u0323])(?![\w\u0302\u0306\u031b])",
+    flags=re.UNICODE,
 )
 
 # "qu" is a consonant: a tone written on its u belongs to the next vowel (Qúy → Quý).

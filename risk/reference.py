@@ -14,6 +14,7 @@ import pandas as pd
 
 from geo.gazetteer import VERSIONS, all_crosswalks, load_gazetteer, unit_id
 from geo.geocode import prepare_registry
+from geo.groups import fill_group_outlines
 from risk.store import Store
 
 
@@ -42,7 +43,9 @@ def registry_points(city_dir: Path, version: str = "hcmc-2025") -> tuple[pd.Data
         if not p.is_file():
             raise FileNotFoundError(f"{p} not found: is {city_dir} a city folder made by `riskmap generate`?")
     points = prepare_registry(pd.read_parquet(pts_path))
-    g = gpd.read_parquet(groups_path) if _is_geoparquet(groups_path) else _groups_from_wkb(groups_path)
+    g = _read_groups(groups_path)
+    members = points["group_id"].value_counts()
+    households = g["households"] if "households" in g else g["group_id"].map(members).fillna(0)
     groups = gpd.GeoDataFrame(
         {
             "group_id": g["group_id"],
@@ -50,12 +53,24 @@ def registry_points(city_dir: Path, version: str = "hcmc-2025") -> tuple[pd.Data
             "parent_group_id": None,
             "name": g["name"],
             "kind": g["kind"],
-            "households": g["households"].astype("int32"),
+            "households": households.astype("int32"),
         },
         geometry=g.geometry.values,
         crs="EPSG:4326",
     )
-    return points, groups
+    # a list of groups without boundaries (the usual case): outlines derived from member address points
+    wards = load_gazetteer(version).wards.geometry
+    return points, fill_group_outlines(groups, points, wards)
+
+
+def _read_groups(path: Path) -> gpd.GeoDataFrame:
+    """Groups with their boundaries (GeoParquet or WKB), or a plain list of them (no geometry column)."""
+    import pyarrow.parquet as pq
+
+    if "geometry" not in pq.read_schema(path).names:
+        df = pd.read_parquet(path)
+        return gpd.GeoDataFrame(df, geometry=gpd.GeoSeries([None] * len(df)), crs="EPSG:4326")
+    return gpd.read_parquet(path) if _is_geoparquet(path) else _groups_from_wkb(path)
 
 
 def _is_geoparquet(path: Path) -> bool:

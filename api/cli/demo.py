@@ -38,7 +38,7 @@ def register(app: typer.Typer) -> None:
         import shutil
 
         from api.cli.serve import serve_app
-        from risk.ingest.pipeline import ingest_file
+        from risk.ingest.pipeline import Ingestor
         from risk.ingest.place import RegistryPlacer
         from risk.link import relink
         from risk.reference import load_reference
@@ -63,9 +63,9 @@ def register(app: typer.Typer) -> None:
             console.rule("3/5 ingesting the feeds")
             from api.cli.ingest import collect
 
-            placer = RegistryPlacer.from_store(store)
+            session = Ingestor(store, placer=RegistryPlacer.from_store(store))
             for f, sid in collect([city_dir / "feeds"], None):
-                result = ingest_file(store, f, sid, placer=placer)
+                result = session.ingest(f, sid)
                 console.print(result.summary())
             console.rule("4/5 linking and scoring")
             console.print(relink(store).summary())

@@ -1,19 +1,34 @@
-"""`riskmap relink`: rebuild households, persons and links from every record (full relink)."""
+"""`riskmap relink` (full) and `riskmap link` (incremental): records → persons → households."""
 
 from __future__ import annotations
+
+import json
 
 import typer
 
 from api.cli.common import clean_errors, console, get_store
+from risk.link import link_new
 from risk.link import relink as run_relink
 
 
 def register(app: typer.Typer) -> None:
     @app.command("relink")
-    def relink() -> None:
+    def relink(
+        as_json: bool = typer.Option(False, "--json", help="print the result and model as JSON"),
+    ) -> None:
         """Link every record to a person and every person to a household (full relink)."""
         with clean_errors():
             store = get_store()
             with console.status("linking records"):
                 result = run_relink(store)
             console.print(result.summary())
+            if as_json:
+                typer.echo(json.dumps(result.__dict__, default=str, ensure_ascii=False))
+
+    @app.command("link")
+    def link() -> None:
+        """Link the batches not linked yet against the persons already known (incremental)."""
+        with clean_errors():
+            store = get_store()
+            with console.status("linking new batches"):
+                console.print(link_new(store).summary())

@@ -11,9 +11,9 @@ from api.settings import api_settings
 
 def serve_app(host: str, port: int, workers: int = 1, log_level: str = "info") -> None:
     """Run the app the way production does (uvicorn with uvloop/httptools)."""
-    from api.privacy import ensure_token_secret
+    from api.privacy import ensure_id_key
 
-    ensure_token_secret()  # workers inherit one household-token key (a random one if none is configured)
+    ensure_id_key()  # workers inherit one household-token key (a random one if none is configured)
     console.print(f"riskmap serving on http://{host}:{port}  (map: http://{host}:{port}/map)")
     uvicorn.run(
         "api.app:create_app",

@@ -2,7 +2,19 @@
 
 from __future__ import annotations
 
-from api.routers import bulk, geocode, geojson, health, mappage, risk, snapshots, tiles, units
+from api.routers import (
+    bulk,
+    exports,
+    geocode,
+    geojson,
+    health,
+    ingest,
+    mappage,
+    risk,
+    snapshots,
+    tiles,
+    units,
+)
 
 # Requests are matched route by route, in this order: the hot ones (the risk endpoint, tiles) come first.
 ROUTERS = [
@@ -15,4 +27,6 @@ ROUTERS = [
     snapshots.router,
     mappage.router,
     geocode.router,
+    ingest.router,
+    exports.router,
 ]

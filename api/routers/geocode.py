@@ -13,13 +13,14 @@ import time
 from typing import Annotated
 
 import orjson
-from fastapi import APIRouter, HTTPException, Query, Request, Response
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
+from api.security import GEOCODE, require
 from geo.geocode import OUTPUT_COLUMNS, Geocoder, default_wards, load_registry
 
-router = APIRouter(prefix="/v1", tags=["geocode"])
+router = APIRouter(prefix="/v1", tags=["geocode"], dependencies=[Depends(require(GEOCODE))])
 
 MAX_BATCH = 10_000
 RECHECK_SECONDS = 60.0  # how often the registry's size is compared with the one the geocoder was built on

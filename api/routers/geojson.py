@@ -137,7 +137,7 @@ def _features(
         uid = str(units.ids[p])
         hidden = bool(small[i])
         level = int(tl.level[p])
-        lvl = None if hidden or level < 0 else level
+        lvl = None if hidden else max(level, 0)  # no row: the explicit unknown (0), as the risk answer
         pending = int(tl.pending[p])
         props: dict[str, Any] = {
             "unit_id": uid,

@@ -1,4 +1,5 @@
-"""The command centre's map page (Leaflet, every asset served by this app: works with no internet)."""
+"""The command centre's map page (MapLibre GL over riskmap's own style; every JS, CSS and font file is served by
+this app, so it works with no internet). The page itself is `api/static/map.html` + `map.js` + `map.css`."""
 
 from __future__ import annotations
 
@@ -6,12 +7,13 @@ import html
 import json
 from pathlib import Path
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 from fastapi.responses import HTMLResponse
 
 from api.deps import Settings
+from api.security import VIEW_AGGREGATE, require
 
-router = APIRouter(tags=["map"])
+router = APIRouter(tags=["map"], dependencies=[Depends(require(VIEW_AGGREGATE))])
 STATIC = Path(__file__).resolve().parent.parent / "static"
 
 

@@ -28,7 +28,15 @@ from api.deps import (
     view_as_of,
 )
 from api.privacy import TokenError, household_tokens, sees_small_areas
-from api.security import PUBLIC, VIEW_HOUSEHOLDS, VIEW_PERSONAL, VIEW_RISK, CurrentPrincipal, Principal
+from api.security import (
+    PUBLIC,
+    VIEW_HOUSEHOLDS,
+    VIEW_PERSONAL,
+    VIEW_RISK,
+    CurrentPrincipal,
+    Principal,
+    declares,
+)
 from api.snapshot import SnapshotView
 from geo import h3cells
 
@@ -154,7 +162,12 @@ RISK_PARAMETERS = [
         "an address as written",
         "14/12 Kỳ Đồng, P.9, Q.3",
     ),
-    _param("household", {"type": "string", "maxLength": 32}, "household token (roles with household access)"),
+    _param(
+        "household",
+        {"type": "string", "maxLength": 34},
+        "household token (roles with household access)",
+        "h_3c60f4d950f97c3080dabfbcf6111973",
+    ),
     _param(
         "unit",
         {"type": "string", "enum": list(AREA_TYPES), "default": "ward"},
@@ -212,7 +225,7 @@ def _risk_params(request: Request) -> tuple[Any, ...]:
     lon = _number(q.get("lon"), "lon", 180)
     h3 = _text(q.get("h3"), "h3", 20)
     address = _text(q.get("address"), "address", 500)
-    household = _text(q.get("household"), "household", 32)
+    household = _text(q.get("household"), "household", 34)
     unit = q.get("unit", "ward")
     if unit not in AREA_TYPES:
         raise _bad(f"unit must be one of {', '.join(AREA_TYPES)}")
@@ -289,6 +302,7 @@ RISK_ROUTE: dict[str, Any] = dict(
 )
 
 
+@declares(VIEW_RISK)
 async def risk_at(request: Request) -> Response:
     # The hot path: parameters are read by hand (documented in RISK_PARAMETERS) rather than through
     # FastAPI's per-parameter validation, and the caller is resolved and checked here rather than by
@@ -297,6 +311,7 @@ async def risk_at(request: Request) -> Response:
     return await _risk(request, await principal_of(request))
 
 
+@declares(VIEW_RISK)
 async def risk_at_checked(request: Request, principal: CurrentPrincipal) -> Response:
     return await _risk(request, principal)
 
@@ -392,7 +407,15 @@ async def household_answer(
 ) -> dict[str, Any]:
     from api.answers import answer
 
-    a = answer({**row, "unit_type": "household"}, view.info, view.profile, unit_id=token)
+    hp = (view.info.stats.get("profiles") or {}).get("household") or {}
+    bits = row.get("reasons")
+    a = answer(
+        {**row, "unit_type": "household", "profile": hp.get("id"), "profile_version": hp.get("version")},
+        view.info,
+        view.profile,
+        unit_id=token,
+    )
+    household_details(a, row, hp.get("id"), bits)
     a["unit"].update(
         {"ward_id": row.get("ward_id"), "group_id": row.get("group_id"), "parent_id": row.get("group_id")}
     )
@@ -408,6 +431,33 @@ async def household_answer(
         )
     a["query"] = {"household": token}
     return a
+
+
+def household_details(a: dict[str, Any], row: dict[str, Any], profile_id: str | None, bits: Any) -> None:
+    """Reasons, flags and metrics of a typed `household_levels` row (reasons are a bit mask of the
+    household profile's steps) put into an answer."""
+    from api.answers import profile_or_none
+    from risk.store.tables import HOUSEHOLD_FLAGS
+
+    profile = profile_or_none(profile_id or "riskmap-household")
+    if profile is not None and isinstance(bits, int | np.integer):
+        a["reasons"] = {
+            "vi": profile.explain_bits(int(bits), "vi"),
+            "en": profile.explain_bits(int(bits), "en"),
+        }
+    a["flags"] = [
+        c for col, c in HOUSEHOLD_FLAGS.items() if isinstance(row.get(col), bool | np.bool_) and row[col]
+    ]
+    a["metrics"] = {
+        k: int(v)
+        for k, v in row.items()
+        if k not in ("snapshot_id", "household_id", "level", "reasons", "h3_9", "h3_10")
+        and not k.startswith("flag_")
+        and isinstance(v, int | np.integer)
+    }
+    p = row.get("model_probability")  # the model's step is explained by its probability
+    if isinstance(p, float | np.floating) and np.isfinite(p):
+        a["metrics"]["model_probability"] = round(float(p), 4)
 
 
 # --- batch -------------------------------------------------------------------------------------------

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import Holder, View
+from api.security import VIEW_AGGREGATE, require
 from risk.store import SnapshotInfo
 
-router = APIRouter(prefix="/v1/snapshots", tags=["snapshots"])
+router = APIRouter(
+    prefix="/v1/snapshots", tags=["snapshots"], dependencies=[Depends(require(VIEW_AGGREGATE))]
+)
 
 CURRENT_EXAMPLE = {
     "snapshot_id": 3,

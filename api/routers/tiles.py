@@ -12,16 +12,21 @@ import datetime as dt
 from typing import Annotated, Any, Literal
 
 import orjson
-from fastapi import APIRouter, HTTPException, Path, Query, Request, Response
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
 
-from api.deps import AsOfQuery, direct_authentication, principal_of
-from api.security import CurrentPrincipal, Principal
+from api.deps import AsOfQuery
+from api.security import VIEW_AGGREGATE, CurrentPrincipal, declares, require
 from api.snapshot import SnapshotView
 from api.tiles.layers import LAYERS
 from api.tiles.service import MVT_TYPE, layer_spec, parse_tile_name, serve_tile, view_for
 from api.tiles.style import base_url, style, tilejson
 
 router = APIRouter(tags=["tiles"])
+# Layers that need more than aggregate access, for the route walker (service.check_access enforces it).
+LAYER_PERMISSIONS = {
+    spec.id: spec.permission for spec in LAYERS.values() if spec.permission != VIEW_AGGREGATE
+}
+AGGREGATE = [Depends(require(VIEW_AGGREGATE))]
 
 TILE_RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {
@@ -67,98 +72,41 @@ def _json(doc: dict[str, Any], view: SnapshotView, public: bool = True) -> Respo
         200: {"content": {"application/json": {"example": TILEJSON_EXAMPLE}}},
         404: {"description": "unknown layer"},
     },
+    dependencies=AGGREGATE,
 )
 async def layer_tilejson(
     request: Request,
     layer: str,
     format: Annotated[Literal["mvt", "png"], Query(description="vector tiles or the raster overlay")] = "mvt",
+    as_of: AsOfQuery = None,
 ) -> Response:
     spec = layer_spec(layer)
-    view = await view_for(request, None)
-    return _json(tilejson(spec, base_url(request, request.app.state.settings), view, format), view)
+    view = await view_for(request, as_of)
+    day = as_of.isoformat() if as_of else None
+    return _json(tilejson(spec, base_url(request, request.app.state.settings), view, format, day), view)
 
 
-XYZ_PARAMETERS = [
-    {
-        "name": "layer",
-        "in": "path",
-        "required": True,
-        "schema": {"type": "string"},
-        "example": "wards",
-        "description": "wards, groups, h3, hotspots or households",
-    },
-    {"name": "z", "in": "path", "required": True, "schema": {"type": "integer"}, "example": 14},
-    {"name": "x", "in": "path", "required": True, "schema": {"type": "integer"}, "example": 13048},
-    {
-        "name": "tile",
-        "in": "path",
-        "required": True,
-        "schema": {"type": "string"},
-        "example": "7698.mvt",
-        "description": "{y}.mvt, {y}.pbf, {y}.png or {y}@2x.png",
-    },
-    {
-        "name": "as_of",
-        "in": "query",
-        "required": False,
-        "schema": {"type": "string", "format": "date"},
-        "example": "2021-10-24",
-        "description": "draw the last snapshot on or before this day",
-    },
-]
-XYZ_ROUTE: dict[str, Any] = dict(
+@router.get(
+    "/tiles/{layer}/{z}/{x}/{tile}",
     summary="A tile of a layer: {y}.mvt, {y}.pbf, {y}.png (256 px) or {y}@2x.png (512 px)",
     description="Wards and groups at every zoom; H3 cells at resolution 8 up to zoom 10, 9 at 11–12, 10 from "
     "13; hotspots; household points from zoom 15 for roles with household access, within their area. Every "
     "feature of the tile is in it (never truncated).",
     responses=TILE_RESPONSES,
     response_class=Response,
-    openapi_extra={"parameters": XYZ_PARAMETERS},
 )
-
-
-def _int(text: str, name: str) -> int:
-    try:
-        return int(text)
-    except ValueError:
-        raise HTTPException(422, detail=f"{name} must be a whole number, not {text[:20]!r}") from None
-
-
-def _as_of(request: Request) -> dt.date | None:
-    text = request.query_params.get("as_of") if request.scope.get("query_string") else None
-    if text is None:
-        return None
-    try:
-        return dt.date.fromisoformat(text)
-    except ValueError:
-        raise HTTPException(
-            422, detail=f"as_of must be an ISO date (YYYY-MM-DD), not {text[:40]!r}"
-        ) from None
-
-
-async def _xyz(request: Request, principal: Principal) -> Response:
-    p = request.path_params
-    y, fmt, scale = parse_tile_name(p["tile"])
-    z, x = _int(p["z"], "z"), _int(p["x"], "x")
-    return await serve_tile(request, principal, p["layer"], z, x, y, fmt, 256 * scale, _as_of(request))
-
-
-async def xyz_tile(request: Request) -> Response:
-    # Hot path (cached tiles cost a dictionary lookup): path and query read by hand, the caller resolved
-    # without FastAPI's dependency solving (see api.deps.principal_of); `xyz_tile_checked` otherwise.
-    return await _xyz(request, await principal_of(request))
-
-
-async def xyz_tile_checked(request: Request, principal: CurrentPrincipal) -> Response:
-    return await _xyz(request, principal)
-
-
-router.add_api_route(
-    "/tiles/{layer}/{z}/{x}/{tile}",
-    xyz_tile if direct_authentication() else xyz_tile_checked,
-    methods=["GET"],
-    **XYZ_ROUTE,
-)
+@declares(VIEW_AGGREGATE, by_layer=LAYER_PERMISSIONS)
+async def xyz_tile(
+    request: Request,
+    principal: CurrentPrincipal,
+    layer: Annotated[str, Path(examples=["wards"])],
+    z: Annotated[int, Path(examples=[14])],
+    x: Annotated[int, Path(examples=[13048])],
+    tile: Annotated[str, Path(examples=["7698.mvt", "7698@2x.png"])],
+    as_of: AsOfQuery = None,
+) -> Response:
+    y, fmt, scale = parse_tile_name(tile)
+    return await serve_tile(request, principal, layer, z, x, y, fmt, 256 * scale, as_of)
 
 
 COLLECTIONS_EXAMPLE = {
@@ -181,6 +129,7 @@ COLLECTIONS_EXAMPLE = {
     "/collections",
     summary="The tile layers as OGC API collections",
     responses={200: {"content": {"application/json": {"example": COLLECTIONS_EXAMPLE}}}},
+    dependencies=AGGREGATE,
 )
 async def collections(request: Request) -> dict[str, Any]:
     base = base_url(request, request.app.state.settings)
@@ -217,6 +166,7 @@ async def collections(request: Request) -> dict[str, Any]:
         200: {"content": {"application/json": {"example": TILEJSON_EXAMPLE}}},
         404: {"description": "unknown layer"},
     },
+    dependencies=AGGREGATE,
 )
 async def ogc_tilejson(request: Request, layer: str) -> Response:
     spec = layer_spec(layer)
@@ -234,6 +184,7 @@ async def ogc_tilejson(request: Request, layer: str) -> Response:
     responses=TILE_RESPONSES,
     response_class=Response,
 )
+@declares(VIEW_AGGREGATE, by_layer=LAYER_PERMISSIONS)
 async def ogc_tile(
     request: Request,
     principal: CurrentPrincipal,
@@ -256,6 +207,7 @@ async def ogc_tile(
     responses={
         200: {"content": {"application/json": {"example": {"version": 8, "sources": {}, "layers": []}}}}
     },
+    dependencies=AGGREGATE,
 )
 async def maplibre_style(request: Request, principal: CurrentPrincipal) -> Response:
     view = await view_for(request, None)

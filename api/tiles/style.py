@@ -44,10 +44,15 @@ def bounds_of(view: SnapshotView) -> list[float]:
     ]
 
 
-def tilejson(spec: LayerSpec, base: str, view: SnapshotView, fmt: str = "mvt") -> dict[str, Any]:
-    """TileJSON 3.0.0 of one layer (vector by default; `fmt="png"` for the raster overlay)."""
+def tilejson(
+    spec: LayerSpec, base: str, view: SnapshotView, fmt: str = "mvt", as_of: str | None = None
+) -> dict[str, Any]:
+    """TileJSON 3.0.0 of one layer (vector by default; `fmt="png"` for the raster overlay). With `as_of`
+    (an ISO day) the tile URLs ask for that day's snapshot: the map's date selector switches by URL."""
     w, s, e, n = bounds_of(view)
     suffix = ".png" if fmt == "png" else ".mvt"
+    if as_of:
+        suffix += f"?as_of={as_of}"
     out: dict[str, Any] = {
         "tilejson": "3.0.0",
         "name": f"riskmap {spec.id}",

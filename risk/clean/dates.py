@@ -2,27 +2,99 @@
 
 Birth dates are kept as a date plus a precision (`day`, `month`, `year`): forms often collect only the
 year, and `01/01/yyyy` usually stands for "year only". Event dates (dose, sample, report) need a day.
-All parsing is vectorised over the column with regular expressions; `dd/mm/yyyy` is the expected form
-and anything else that is read with certainty is counted as reformatted.
+`dd/mm/yyyy` is the expected form; anything else read with certainty is counted as reformatted.
+
+Feeds hold few distinct dates (a file of 50,000 doses has a few hundred), so each distinct text is
+parsed once by a small function whose results are cached across files; a column costs a factorise and
+a take.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import re
+from functools import lru_cache
 from typing import Literal
 
 import numpy as np
 import pandas as pd
 
-from risk.clean.reasons import codes_where, join_codes
-
 Kind = Literal["birth", "event"]
-EXCEL_EPOCH = pd.Timestamp("1899-12-30")
-_DMY = r"^(\d{1,2})[/.\-](\d{1,2})[/.\-](\d{4}|\d{2})$"
-_ISO = r"^(\d{4})-(\d{1,2})-(\d{1,2})(?:[ T]\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?)?$"
-_MY = r"^(\d{1,2})[/.\-](\d{4})$"
-_YEAR = r"^(\d{4})$"
-_SERIAL = r"^(\d{5})(?:\.0+)?$"
+EXCEL_EPOCH = dt.date(1899, 12, 30)
+_DMY = re.compile(r"^(\d{1,2})[/.\-](\d{1,2})[/.\-](\d{4}|\d{2})$")
+_ISO = re.compile(r"^(\d{4})-(\d{1,2})-(\d{1,2})(?:[ T]\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?)?$")
+_MY = re.compile(r"^(\d{1,2})[/.\-](\d{4})$")
+_YEAR = re.compile(r"^(\d{4})(?:\.0+)?$")
+_SERIAL = re.compile(r"^(\d{5})(?:\.0+)?$")
+
+
+@lru_cache(maxsize=1 << 18)
+def parse_one(
+    text: str, kind: Kind, latest: dt.date, earliest: dt.date | None
+) -> tuple[dt.date | None, str, int | None, str, str]:
+    """(date, precision, year, corrections, bad) of one date text; codes are ';'-joined."""
+    s = text.strip()
+    if not s:
+        return (None, "", None, "", "")
+    prefix = "dob" if kind == "birth" else "date"
+    y = m = d = None
+    reformatted = False
+    if mt := _DMY.match(s):
+        d, m, y = int(mt.group(1)), int(mt.group(2)), int(mt.group(3))
+        if len(mt.group(3)) == 2:
+            pivot = (dt.date.today().year % 100) if kind == "birth" else 99
+            y = 1900 + y if y > pivot else 2000 + y
+            reformatted = True
+        elif not (len(mt.group(1)) == 2 and len(mt.group(2)) == 2 and s[2] == "/" and s[5] == "/"):
+            reformatted = s.count("/") != 2  # d/m/yyyy is a habit, not a reformat; 05-07-1980 is
+    elif mt := _ISO.match(s):
+        y, m, d = int(mt.group(1)), int(mt.group(2)), int(mt.group(3))
+        reformatted = True
+    elif mt := _SERIAL.match(s):
+        serial = int(mt.group(1))
+        if 10_000 <= serial <= 80_000:
+            when = EXCEL_EPOCH + dt.timedelta(days=serial)
+            y, m, d = when.year, when.month, when.day
+            reformatted = True
+    partial = ""
+    if y is None:
+        if mt := _MY.match(s):
+            m, y = int(mt.group(1)), int(mt.group(2))
+            partial = "month"
+        elif mt := _YEAR.match(s):
+            y = int(mt.group(1))
+            partial = "year"
+    if y is None:
+        return (None, "", None, "", "dob_unreadable" if kind == "birth" else "date_impossible")
+    if partial and kind == "event":  # events need a day
+        return (None, "", None, "", "date_impossible")
+    try:
+        if partial:
+            if not 1 <= (m or 1) <= 12 or not 1000 <= y <= 2999:
+                raise ValueError
+            date = dt.date(y, m or 1, 1)
+        else:
+            date = dt.date(y, m, d)  # type: ignore[arg-type]
+    except ValueError:
+        return (None, "", None, "", f"{prefix}_impossible")
+    lo = earliest if (kind == "event" and earliest) else dt.date(1900, 1, 1)
+    if date < lo:
+        return (None, "", None, "", "dob_impossible" if kind == "birth" else "date_too_early")
+    if date > latest:
+        return (None, "", None, "", f"{prefix}_future")
+    codes = []
+    precision = partial or "day"
+    if reformatted:
+        codes.append(f"{prefix}_reformatted")
+    if kind == "birth":
+        if partial == "year":
+            codes.append("dob_year_only")
+        elif partial == "month":
+            codes.append("dob_month_year")
+        elif d == 1 and m == 1:
+            codes.append("dob_placeholder")
+            precision = "year"
+    return (date, precision, y, ";".join(codes), "")
 
 
 def parse_dates(
@@ -38,105 +110,34 @@ def parse_dates(
     `year` (Int16), `corrections` and `bad` (';'-joined reason codes). Empty input gives an empty date
     and no code: whether a date is required is the caller's rule.
     """
-    s = raw.astype(object).where(raw.notna(), "").astype(str).str.strip()
-    empty = (s == "").to_numpy()
-    n = len(s)
-    year = np.full(n, np.nan)
-    month = np.full(n, np.nan)
-    day = np.full(n, np.nan)
-    reformatted = np.zeros(n, dtype=bool)
-
-    dmy = s.str.extract(_DMY).astype(float)
-    ok = dmy[0].notna().to_numpy()
-    y = dmy[2].to_numpy()
-    two_digit = ok & (y < 100)
-    if two_digit.any():
-        pivot = (dt.date.today().year % 100) if kind == "birth" else 99
-        y = np.where(two_digit, np.where(y > pivot, 1900 + y, 2000 + y), y)
-    day[ok], month[ok], year[ok] = dmy[0].to_numpy()[ok], dmy[1].to_numpy()[ok], y[ok]
-    reformatted |= two_digit
-
-    iso = s.str.extract(_ISO).astype(float)
-    ok = iso[0].notna().to_numpy()
-    year[ok], month[ok], day[ok] = iso[0].to_numpy()[ok], iso[1].to_numpy()[ok], iso[2].to_numpy()[ok]
-    reformatted |= ok
-
-    serial = s.str.extract(_SERIAL).astype(float)[0].to_numpy()
-    ok = ~np.isnan(serial) & (serial >= 10_000) & (serial <= 80_000)
-    if ok.any():
-        when = EXCEL_EPOCH + pd.to_timedelta(np.where(ok, serial, 0), unit="D")
-        year[ok], month[ok], day[ok] = when.year[ok], when.month[ok], when.day[ok]
-        reformatted |= ok
-
-    my = s.str.extract(_MY).astype(float)
-    month_only = my[0].notna().to_numpy()
-    month[month_only], year[month_only] = my[0].to_numpy()[month_only], my[1].to_numpy()[month_only]
-    year_only = s.str.fullmatch(_YEAR).to_numpy(dtype=bool)
-    year[year_only] = s[year_only].astype(float).to_numpy()
-
-    partial = month_only | year_only
-    full = ~np.isnan(day)
-    parsed = full | partial
-    unreadable = ~empty & ~parsed
-
-    # Build dates; partial births use the first day of their month/year, with the precision saying so.
-    yy = np.where(np.isnan(year), 2000, year).astype(int)
-    mm = np.where(np.isnan(month), 1, month).astype(int)
-    dd = np.where(np.isnan(day), 1, day).astype(int)
-    in_range = (mm >= 1) & (mm <= 12) & (dd >= 1) & (dd <= 31) & (yy >= 1000) & (yy <= 2999)
-    frame = pd.DataFrame(
-        {
-            "year": np.where(in_range, yy, 2000),
-            "month": np.where(in_range, mm, 1),
-            "day": np.where(in_range, dd, 1),
-        }
+    hi = latest or dt.date.today()
+    arr = (
+        raw.to_numpy(dtype=object, na_value="") if hasattr(raw, "to_numpy") else np.asarray(raw, dtype=object)
     )
-    dates = pd.to_datetime(frame, errors="coerce")
-    impossible = parsed & ~partial & (~in_range | dates.isna().to_numpy())
-    impossible |= partial & ~in_range
-    dates = dates.where(parsed & ~impossible)
-
-    if kind == "event":  # events need a day: a year or month alone is not a usable event date
-        unreadable |= partial
-        parsed &= ~partial
-    lo = pd.Timestamp(earliest) if earliest else pd.Timestamp("1900-01-01")
-    hi = pd.Timestamp(latest) if latest else pd.Timestamp(dt.date.today())
-    too_early = (dates < lo).to_numpy().copy() if kind == "birth" else np.zeros(n, dtype=bool)
-    impossible |= too_early
-    future = (dates > hi).to_numpy().copy()
-    early_event = (dates < lo).to_numpy().copy() if kind == "event" and earliest else np.zeros(n, dtype=bool)
-
-    placeholder = full & (day == 1) & (month == 1) & (kind == "birth")
-    precision = np.where(full, "day", np.where(month_only, "month", np.where(year_only, "year", "")))
-    precision = np.where(placeholder, "year", precision).astype(object)
-    future &= parsed
-    early_event &= parsed
-    usable = parsed & ~impossible & ~future & ~early_event
-    dates = dates.where(usable)
-
-    prefix = "dob" if kind == "birth" else "date"
-    bad_unreadable = unreadable & ~impossible
-    corrections = join_codes(
-        codes_where(usable & reformatted, f"{prefix}_reformatted"),
-        codes_where(usable & year_only & (kind == "birth"), "dob_year_only"),
-        codes_where(usable & month_only & (kind == "birth"), "dob_month_year"),
-        codes_where(usable & placeholder, "dob_placeholder"),
+    codes, uniq = pd.factorize(arr, use_na_sentinel=False)
+    parsed = [parse_one(str(u), kind, hi, earliest) for u in uniq]
+    n = len(parsed)
+    dates = (
+        np.array([p[0] or np.datetime64("NaT") for p in parsed], dtype="datetime64[D]")
+        if n
+        else np.zeros(0, "datetime64[D]")
     )
-    bad = join_codes(
-        codes_where(impossible, f"{prefix}_impossible"),
-        codes_where(future & ~impossible, f"{prefix}_future"),
-        codes_where(early_event & ~impossible, "date_too_early"),
-        codes_where(bad_unreadable, "dob_unreadable" if kind == "birth" else "date_impossible"),
-    )
-    years = pd.array(np.where(usable, yy, 0), dtype="Int16")
-    years[~usable] = pd.NA
+    years = np.array([p[2] if p[2] is not None else -1 for p in parsed], dtype=np.int64)
+    year = pd.array(years[codes], dtype="Int16")
+    year[years[codes] < 0] = pd.NA
     return pd.DataFrame(
         {
-            "date": dates.to_numpy(),
-            "precision": np.where(usable, precision, ""),
-            "year": years,
-            "corrections": corrections,
-            "bad": bad,
+            "date": pd.to_datetime(dates[codes])
+            if n
+            else pd.to_datetime(pd.Series([], dtype="datetime64[ns]")),
+            "precision": np.array([p[1] for p in parsed], dtype=object)[codes]
+            if n
+            else np.array([], dtype=object),
+            "year": year,
+            "corrections": np.array([p[3] for p in parsed], dtype=object)[codes]
+            if n
+            else np.array([], dtype=object),
+            "bad": np.array([p[4] for p in parsed], dtype=object)[codes] if n else np.array([], dtype=object),
         },
         index=raw.index,
     )

@@ -8,11 +8,15 @@ inconsistent CCCD is kept but flagged, and linkage does not trust it.
 
 from __future__ import annotations
 
+import re
+from functools import lru_cache
+
 import numpy as np
 import pandas as pd
 
 from geo.provinces import CCCD_PROVINCE_PREFIXES
 from risk.clean.reasons import codes_where, join_codes
+from risk.clean.text import by_distinct
 
 _PROVINCES = np.array(sorted(CCCD_PROVINCE_PREFIXES), dtype=object)
 
@@ -28,56 +32,91 @@ def expected_century_sex_digit(year: np.ndarray, sex: np.ndarray) -> np.ndarray:
     return np.where(np.isnan(year) | (century < 0) | (century > 2), -1, out).astype(int)
 
 
+_PUNCT = re.compile(r"[\s.\-_/]")
+_PASSPORT = re.compile(r"[A-Z]{1,2}\d{6,8}|[A-Z0-9]{6,9}")
+_PROVINCE_SET = frozenset(CCCD_PROVINCE_PREFIXES)
+
+
+@lru_cache(maxsize=1 << 20)
+def _one(raw: str) -> tuple[str, str, bool, bool, bool, bool, bool, float, float]:
+    """(number, kind, empty, invalid, punctuated, lost_zero, province_ok, digit4, yy) of one ID text."""
+    text = raw.strip().upper()
+    compact = _PUNCT.sub("", text)
+    if not compact:
+        return ("", "", True, False, False, False, False, np.nan, np.nan)
+    digits = compact.isdigit() and compact.isascii()
+    n = len(compact)
+    lost_cccd = digits and n == 11 and ("0" + compact[:2]) in _PROVINCE_SET
+    lost_cmnd = digits and n == 8
+    number = "0" + compact if (lost_cccd or lost_cmnd) else compact
+    cccd = digits and (n == 12 or lost_cccd)
+    cmnd = digits and (n == 9 or lost_cmnd)
+    passport = not digits and bool(_PASSPORT.fullmatch(compact))
+    invalid = not (cccd or cmnd or passport)
+    kind = "cccd" if cccd else "cmnd" if cmnd else "passport" if passport else ""
+    prov = number[:3] in _PROVINCE_SET
+    d4 = float(number[3]) if cccd else np.nan
+    yy = float(number[4:6]) if cccd else np.nan
+    return (
+        "" if invalid else number,
+        kind,
+        False,
+        invalid,
+        compact != text and not invalid,
+        lost_cccd or lost_cmnd,
+        prov,
+        d4,
+        yy,
+    )
+
+
+def _normalise(raw: pd.Series) -> pd.DataFrame:
+    """Per distinct ID text: the number, its kind, the digits consistency needs, and form flags."""
+    rows = [_one(str(v)) for v in raw.to_numpy(dtype=object)]
+    cols = list(zip(*rows, strict=True)) if rows else [()] * 9
+    names = ("number", "kind", "empty", "invalid", "punctuated", "lost_zero", "prov_ok", "digit4", "yy")
+    return pd.DataFrame(
+        {
+            k: np.array(
+                v, dtype=object if k in ("number", "kind") else (float if k in ("digit4", "yy") else bool)
+            )
+            for k, v in zip(names, cols, strict=True)
+        }
+    )
+
+
 def clean_ids(raw: pd.Series, birth_year: pd.Series, sex: pd.Series) -> pd.DataFrame:
     """Normalise and classify a column of identity numbers.
 
     Returns `id_number`, `id_kind` (`cccd` / `cmnd` / `passport` / ''), `id_consistent` (bool: a CCCD
     whose digits agree with birth year and sex, the only kind deterministic linkage trusts),
     `corrections` and `bad` (always empty: a bad ID does not make a row unusable, it only loses the ID).
+    The text work is done once per distinct value; the checks against the record are vectorised.
     """
-    text = raw.astype(object).where(raw.notna(), "").astype(str).str.strip().str.upper()
-    compact = text.str.replace(r"[\s.\-_/]", "", regex=True)
-    digits_only = compact.str.fullmatch(r"\d+").to_numpy(dtype=bool)
-    length = compact.str.len().to_numpy()
-    empty = (compact == "").to_numpy()
-    punctuated = (compact != text).to_numpy() & ~empty
-
-    passport = compact.str.fullmatch(r"[A-Z]{1,2}\d{6,8}|[A-Z0-9]{6,9}").to_numpy(dtype=bool) & ~digits_only
-    lost_zero_cccd = digits_only & (length == 11) & np.isin(("0" + compact.str[:2]).to_numpy(), _PROVINCES)
-    lost_zero_cmnd = digits_only & (length == 8)
-    number = compact.to_numpy(dtype=object).copy()
-    number[lost_zero_cccd | lost_zero_cmnd] = "0" + compact[lost_zero_cccd | lost_zero_cmnd]
-    num = pd.Series(number, index=raw.index, dtype=object)
-
-    cccd = digits_only & ((length == 12) | lost_zero_cccd)
-    cmnd = digits_only & ((length == 9) | lost_zero_cmnd)
-    invalid = ~empty & ~cccd & ~cmnd & ~passport
-
-    prov_ok = np.isin(num.str[:3].to_numpy(dtype=object), _PROVINCES)
+    n = by_distinct(raw, _normalise)
+    cccd = (n["kind"] == "cccd").to_numpy()
+    cmnd = (n["kind"] == "cmnd").to_numpy()
+    passport = (n["kind"] == "passport").to_numpy()
     year = pd.to_numeric(birth_year, errors="coerce").to_numpy(dtype=float)
-    digit4 = pd.to_numeric(num.str[3], errors="coerce").to_numpy(dtype=float)
-    yy = pd.to_numeric(num.str[4:6], errors="coerce").to_numpy(dtype=float)
+    digit4 = n["digit4"].to_numpy(dtype=float)
     want = expected_century_sex_digit(year, sex.astype(object).to_numpy())
     # Sex unknown: the digit must still say the right century.
     century_ok = np.where(np.isnan(year), True, np.floor(digit4 / 2) == np.floor((year - 1900) / 100))
     sex_ok = (want < 0) | (digit4 == want)
-    year_ok = np.isnan(year) | (yy == (year % 100))
-    consistent = cccd & prov_ok & century_ok & sex_ok & year_ok
-
-    kind = np.where(cccd, "cccd", np.where(cmnd, "cmnd", np.where(passport, "passport", ""))).astype(object)
-    number = np.where(invalid | empty, "", num.to_numpy(dtype=object)).astype(object)
+    year_ok = np.isnan(year) | (n["yy"].to_numpy(dtype=float) == (year % 100))
+    consistent = cccd & n["prov_ok"].to_numpy(bool) & century_ok & sex_ok & year_ok
     return pd.DataFrame(
         {
-            "id_number": number,
-            "id_kind": kind,
+            "id_number": n["number"].to_numpy(dtype=object),
+            "id_kind": n["kind"].to_numpy(dtype=object),
             "id_consistent": consistent,
             "corrections": join_codes(
-                codes_where(punctuated & ~invalid, "id_reformatted"),
-                codes_where(lost_zero_cccd | lost_zero_cmnd, "id_leading_zero"),
+                codes_where(n["punctuated"].to_numpy(bool), "id_reformatted"),
+                codes_where(n["lost_zero"].to_numpy(bool), "id_leading_zero"),
                 codes_where(cmnd, "id_cmnd"),
                 codes_where(passport, "id_passport"),
-                codes_where(empty, "id_missing"),
-                codes_where(invalid, "id_invalid"),
+                codes_where(n["empty"].to_numpy(bool), "id_missing"),
+                codes_where(n["invalid"].to_numpy(bool), "id_invalid"),
                 codes_where(cccd & ~consistent, "id_inconsistent"),
             ),
             "bad": np.full(len(raw), "", dtype=object),

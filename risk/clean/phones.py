@@ -7,10 +7,11 @@ wrong phone must not link two people).
 
 from __future__ import annotations
 
+import re
+from functools import lru_cache
+
 import numpy as np
 import pandas as pd
-
-from risk.clean.reasons import codes_where, join_codes
 
 # 2018 conversion of 11-digit mobile prefixes (old 4-digit prefix → new 3-digit prefix).
 OLD_MOBILE_PREFIXES: dict[str, str] = {
@@ -33,34 +34,47 @@ MOBILE = r"0[35789]\d{8}"
 LANDLINE = r"02\d{9}"
 
 
+_PUNCT = re.compile(r"[\s.\-()/]")
+_MOBILE_RX = re.compile(MOBILE + "|" + LANDLINE)
+
+
+@lru_cache(maxsize=1 << 20)
+def clean_one(text: str) -> tuple[str, str]:
+    """(national number or '', ';'-joined codes) of one phone text."""
+    raw = text.strip()
+    digits = _PUNCT.sub("", raw)
+    plus = digits.startswith("+")
+    digits = digits.lstrip("+")
+    if not digits:
+        return ("", "")
+    national = "0" + digits[2:] if re.fullmatch(r"84\d{9,10}", digits) else digits
+    if re.fullmatch(r"[35789]\d{8}", national):
+        national = "0" + national
+    converted = False
+    if re.fullmatch(r"01\d{9}", national) and national[:4] in OLD_MOBILE_PREFIXES:
+        national = OLD_MOBILE_PREFIXES[national[:4]] + national[4:]
+        converted = True
+    if not _MOBILE_RX.fullmatch(national):
+        return ("", "phone_invalid")
+    if converted:
+        return (national, "phone_old_prefix")
+    if national != raw or plus:
+        return (national, "phone_reformatted")
+    return (national, "")
+
+
 def clean_phones(raw: pd.Series) -> pd.DataFrame:
-    """Returns `phone` ('' when missing or invalid), `corrections` and `bad` (always empty)."""
-    text = raw.astype(object).where(raw.notna(), "").astype(str).str.strip()
-    digits = text.str.replace(r"[\s.\-()/]", "", regex=True)
-    plus = digits.str.startswith("+").to_numpy(dtype=bool)
-    digits = digits.str.lstrip("+")
-    empty = (digits == "").to_numpy()
-    intl = digits.str.fullmatch(r"84\d{9,10}").to_numpy(dtype=bool)
-    national = digits.where(~intl, "0" + digits.str[2:])
-    lost_zero = national.str.fullmatch(r"[35789]\d{8}").to_numpy(dtype=bool)
-    national = national.where(~lost_zero, "0" + national)
-
-    old = national.str.fullmatch(r"01\d{9}").to_numpy(dtype=bool)
-    head = national.str[:4]
-    new_head = head.map(OLD_MOBILE_PREFIXES)
-    converted = old & new_head.notna().to_numpy()
-    national = national.where(~converted, new_head.fillna("") + national.str[4:])
-
-    valid = national.str.fullmatch(f"{MOBILE}|{LANDLINE}").to_numpy(dtype=bool)
-    changed = ((national != text).to_numpy() | plus) & valid & ~converted
+    """Returns `phone` ('' when missing or invalid), `corrections` and `bad` (always empty); each
+    distinct value is cleaned once (cached across files)."""
+    arr = raw.to_numpy(dtype=object, na_value="")
+    codes, uniq = pd.factorize(arr, use_na_sentinel=False)
+    out = [clean_one(str(u)) for u in uniq]
+    phone = np.array([o[0] for o in out], dtype=object)
+    code = np.array([o[1] for o in out], dtype=object)
     return pd.DataFrame(
         {
-            "phone": np.where(valid, national.to_numpy(dtype=object), ""),
-            "corrections": join_codes(
-                codes_where(changed, "phone_reformatted"),
-                codes_where(converted & valid, "phone_old_prefix"),
-                codes_where(~empty & ~valid, "phone_invalid"),
-            ),
+            "phone": phone[codes] if len(out) else np.array([], dtype=object),
+            "corrections": code[codes] if len(out) else np.array([], dtype=object),
             "bad": np.full(len(raw), "", dtype=object),
         },
         index=raw.index,

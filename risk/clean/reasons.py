@@ -39,10 +39,49 @@ _ALL = [
         "formula", "bad", "a key field holds a spreadsheet formula", "trường khóa chứa công thức bảng tính"
     ),
     Reason("too_long", "bad", "a field is longer than any real value", "giá trị quá dài"),
+    Reason(
+        "formula_dropped",
+        "corrected",
+        "a spreadsheet formula in the address or phone was dropped",
+        "đã bỏ công thức trong địa chỉ/số điện thoại",
+    ),
     Reason("control_chars", "corrected", "control characters removed", "đã bỏ ký tự điều khiển"),
+    Reason(
+        "text_mojibake",
+        "bad",
+        "text looks like TCVN3/VNI Vietnamese decoded with the wrong table; re-type it or re-save the source as Unicode",
+        "văn bản bị lỗi mã (TCVN3/VNI), cần gõ lại bằng Unicode",
+    ),
+    Reason(
+        "address_mojibake",
+        "flag",
+        "address looks like TCVN3/VNI text decoded wrongly; not placed",
+        "địa chỉ bị lỗi mã (TCVN3/VNI)",
+    ),
+    Reason(
+        "outside_capture_scope",
+        "bad",
+        "the record lies outside the submitter's area",
+        "ngoài địa bàn được phép nhập",
+    ),
     # names
     Reason(
-        "name_normalized", "corrected", "name spacing, case or Unicode form normalised", "đã chuẩn hóa họ tên"
+        "name_unicode",
+        "corrected",
+        "name in decomposed Unicode, recomposed (NFC)",
+        "đã chuẩn hóa mã Unicode họ tên",
+    ),
+    Reason("name_d_lookalike", "corrected", "Ð (eth) or a look-alike replaced by Đ", "đã thay Ð bằng Đ"),
+    Reason(
+        "name_tone_style",
+        "corrected",
+        "tone mark moved to the traditional place (Hoà → Hòa)",
+        "đã chuẩn hóa vị trí dấu thanh",
+    ),
+    Reason("name_case", "corrected", "name case normalised", "đã chuẩn hóa chữ hoa/thường"),
+    Reason("name_spacing", "corrected", "extra spaces removed from the name", "đã bỏ khoảng trắng thừa"),
+    Reason(
+        "name_symbols", "corrected", "digits or symbols removed from the name", "đã bỏ ký tự lạ trong họ tên"
     ),
     Reason("name_no_diacritics", "flag", "name written without diacritics", "họ tên không dấu"),
     Reason("name_invalid", "bad", "name contains no letters", "họ tên không hợp lệ"),
@@ -61,6 +100,15 @@ _ALL = [
     Reason("dob_impossible", "bad", "birth date does not exist or is out of range", "ngày sinh không hợp lệ"),
     Reason("dob_future", "bad", "birth date is in the future", "ngày sinh ở tương lai"),
     Reason("dob_unreadable", "bad", "birth date cannot be read", "không đọc được ngày sinh"),
+    Reason(
+        "dob_after_event", "bad", "birth date after the record's event date", "ngày sinh sau ngày sự kiện"
+    ),
+    Reason(
+        "dob_ambiguous",
+        "flag",
+        "day and month are both ≤ 12 and no other record confirms which is which",
+        "ngày và tháng sinh có thể bị đảo, chưa được xác nhận",
+    ),
     # identity numbers
     Reason(
         "id_reformatted",
@@ -126,8 +174,63 @@ _ALL = [
         "address could not be placed on an address point",
         "không định vị được địa chỉ",
     ),
+    Reason(
+        "address_old_ward",
+        "corrected",
+        "address names a ward of an older geography; placed through the crosswalk",
+        "địa chỉ dùng tên phường cũ",
+    ),
+    Reason(
+        "address_ambiguous",
+        "flag",
+        "address could lie in several wards; left unplaced for a field check",
+        "địa chỉ có thể thuộc nhiều phường",
+    ),
     # duplicates
     Reason("duplicate_exact", "bad", "exact duplicate of another row", "dòng trùng lặp"),
+    # linkage (attached to links, not to ingested rows)
+    Reason(
+        "dob_swapped",
+        "corrected",
+        "day and month of the birth date were swapped; the person's confirmed date is used",
+        "ngày và tháng sinh bị đảo, đã sửa theo hồ sơ",
+    ),
+    Reason(
+        "dob_conflict",
+        "flag",
+        "birth date differs from the linked person's; the person's date is used",
+        "ngày sinh khác hồ sơ nhân khẩu",
+    ),
+    Reason(
+        "id_typo",
+        "corrected",
+        "CCCD differs from the linked person's in one digit; the person's number is used",
+        "số CCCD sai một chữ số, đã sửa theo hồ sơ",
+    ),
+    Reason(
+        "id_conflict",
+        "flag",
+        "identity number differs from the linked person's; the person's number is used",
+        "số giấy tờ khác hồ sơ nhân khẩu",
+    ),
+    Reason(
+        "link_review",
+        "flag",
+        "no confident match: waiting for review",
+        "chưa xác định được người, chờ rà soát",
+    ),
+    Reason(
+        "new_person",
+        "flag",
+        "not in the household registry: a new person was created",
+        "không có trong sổ hộ khẩu",
+    ),
+    Reason(
+        "dose_duplicate",
+        "normalized",
+        "the same dose reported by another site; merged",
+        "mũi tiêm bị báo trùng từ điểm khác, đã gộp",
+    ),
 ]
 
 REASONS: dict[str, Reason] = {r.code: r for r in _ALL}

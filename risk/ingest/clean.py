@@ -18,13 +18,14 @@ from risk.clean.ids import clean_ids
 from risk.clean.names import clean_names
 from risk.clean.phones import clean_phones
 from risk.clean.reasons import codes_where, join_codes
+from risk.clean.text import text_checks
 from risk.ingest.settings import ingest_settings
 from risk.ingest.sources import FIELDS, REQUIRED
 
-_CONTROL = r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]"
-# A spreadsheet would run these as formulas; in key fields they are never real values.
-_FORMULA = r"^\s*(?:[=@]|[+\-][^\d\s])"
-KEY_FIELDS = ("full_name", "id_number", "address", "household_ref")
+KEY_FIELDS = ("full_name", "id_number", "birth_date", "household_ref")
+# Formulas elsewhere (address, phone) are suspicious but not fatal: the value is dropped, the row kept.
+SOFT_FORMULA_FIELDS = ("address", "phone")
+MOJIBAKE_FIELDS = ("full_name", "family_name", "middle_name", "given_name", "address")
 CODED = {
     "dose": ("vaccine", "dose_kind"),
     "test": ("test_type", "result", "pooled"),
@@ -41,26 +42,41 @@ def clean_rows(fields: pd.DataFrame, kind: str, *, latest: dt.date) -> pd.DataFr
     n = len(f)
     had_control = np.zeros(n, dtype=bool)
     too_long = np.zeros(n, dtype=bool)
-    for c in FIELDS:
-        col = f[c].astype(str)
-        ctrl = col.str.contains(_CONTROL, regex=True).to_numpy(dtype=bool)
-        if ctrl.any():
-            col = col.str.replace(_CONTROL, " ", regex=True)
-            had_control |= ctrl
-        too_long |= (col.str.len() > settings.max_field_chars).to_numpy()
-        f[c] = col.str.strip()
     formula = np.zeros(n, dtype=bool)
-    for c in KEY_FIELDS:
-        formula |= f[c].str.contains(_FORMULA, regex=True).to_numpy(dtype=bool)
+    soft_formula = np.zeros(n, dtype=bool)
+    mojibake = np.zeros(n, dtype=bool)
+    address_mojibake = np.zeros(n, dtype=bool)
+    for c in FIELDS:
+        col = f[c]
+        if not len(col) or (col.nunique() == 1 and str(col.iloc[0]) == ""):
+            f[c] = col.astype(object).where(col.notna(), "").astype(str)
+            continue
+        chk = text_checks(col, settings.max_field_chars, mojibake=c in MOJIBAKE_FIELDS)
+        f[c] = chk["text"].to_numpy(dtype=object)
+        had_control |= chk["control"].to_numpy(bool)
+        too_long |= chk["too_long"].to_numpy(bool)
+        if c in KEY_FIELDS:
+            formula |= chk["formula"].to_numpy(bool)
+        elif c in SOFT_FORMULA_FIELDS:
+            hit = chk["formula_text"].to_numpy(bool)
+            soft_formula |= hit
+            f.loc[hit, c] = ""
+        if c == "address":
+            address_mojibake = chk["mojibake"].to_numpy(bool)
+            f.loc[address_mojibake, c] = ""
+        elif c in ("full_name", "family_name", "given_name", "middle_name"):
+            mojibake |= chk["mojibake"].to_numpy(bool)
 
     names = clean_names(f["full_name"])
     births = parse_dates(
         f["birth_date"].where(f["birth_date"] != "", f["birth_year"]), kind="birth", latest=latest
     )
+    events = parse_dates(f["event_date"], kind="event", latest=latest, earliest=settings.epidemic_start)
+    # Born after the event it records (vaccinated, tested, reported) cannot be.
+    after_event = (births["date"] > events["date"]).to_numpy(dtype=bool)
     sex = map_codes(f["sex"], "sex", unknown_is_bad=False)
     ids = clean_ids(f["id_number"], births["year"], sex["value"])
     phones = clean_phones(f["phone"])
-    events = parse_dates(f["event_date"], kind="event", latest=latest, earliest=settings.epidemic_start)
     exposure = parse_dates(f["exposure_date"], kind="event", latest=latest, earliest=settings.epidemic_start)
 
     required_missing = np.zeros(n, dtype=bool)
@@ -104,18 +120,24 @@ def clean_rows(fields: pd.DataFrame, kind: str, *, latest: dt.date) -> pd.DataFr
         _codes(events["corrections"]),
         *(_codes(m["corrections"]) for m in coded.values()),
         codes_where(sex["value"].isna().to_numpy(), "sex_unknown"),
-        codes_where((f["address"] == "").to_numpy(), "address_missing"),
+        codes_where((f["address"] == "").to_numpy() & ~address_mojibake, "address_missing"),
+        codes_where(address_mojibake, "address_mojibake"),
+        codes_where(soft_formula, "formula_dropped"),
     )
     out["bad"] = join_codes(
         codes_where(required_missing, "missing_required"),
         codes_where(formula, "formula"),
         codes_where(too_long, "too_long"),
+        codes_where(mojibake, "text_mojibake"),
+        codes_where(after_event, "dob_after_event"),
         _codes(names["bad"]),
         _codes(births["bad"]),
         _codes(events["bad"]),
         *(_codes(m["bad"]) for m in coded.values()),
     )
     out["id_consistent"] = ids["id_consistent"].to_numpy()
+    for c in ("family_name", "middle_name", "given_name"):
+        out[c] = names[c].to_numpy()
     return out
 
 

@@ -6,14 +6,22 @@ account: rows in = accepted + corrected + quarantined + exact duplicates.
 
 The batch is identified by the file's SHA-256: the same file twice adds nothing. Nothing is visible
 until the store commits the batch, so a crash mid-file leaves no half-loaded batch.
+
+An `Ingestor` is a session over many files: it keeps each source's row hashes in memory (read once,
+then only the batches committed since), so a file costs its own rows, not a scan of every earlier one.
+
+A corrections file (the export of `risk.ingest.corrections`, fixed and sent back) carries the original
+batch and row of each quarantined row; its rows land like any other, and the original quarantine rows
+are marked resolved, pointing at the new batch, in the same commit.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections import Counter
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -25,9 +33,25 @@ from risk.ingest.clean import clean_rows
 from risk.ingest.readers import RawRows, read_rows, sha256_file
 from risk.ingest.sources import SourceMapping, get_source, map_fields
 from risk.store import BatchInfo, Store
+from risk.store.base import utcnow
 
 ROW_BITS = 24  # record_id = batch_id << 24 | row_number: unique, stable, and says where a record came from
 MAX_ROWS = (1 << ROW_BITS) - 1
+EXAMPLES = 3  # examples per reason code in a batch report
+# Columns a corrections export adds (Vietnamese header, English alias): they are not feed fields.
+CORRECTION_BATCH = ("Mã lô gốc", "_batch_id")
+CORRECTION_ROW = ("Dòng gốc", "_row_number")
+CORRECTION_REASONS = ("Lý do cách ly", "_reasons")
+_ISO_WEEK = re.compile(r"(\d{4})-W(\d{2})")
+# The raw field a reason code is about (for examples in reports).
+_EXAMPLE_FIELD = {
+    "name": "full_name",
+    "dob": "birth_date",
+    "id": "id_number",
+    "phone": "phone",
+    "date": "event_date",
+    "address": "address",
+}
 
 Placer = Callable[[pd.Series, pd.Series], pd.DataFrame]
 
@@ -45,6 +69,178 @@ class IngestResult:
             f"{b.corrected} + quarantined {b.quarantined} + duplicates {b.duplicates}"
         )
 
+    def as_dict(self) -> dict:
+        b = self.batch
+        return {
+            "file": b.file_name,
+            "source": b.source,
+            "new": self.new,
+            "batch_id": b.batch_id,
+            "rows_in": b.rows_in,
+            "accepted": b.accepted,
+            "corrected": b.corrected,
+            "quarantined": b.quarantined,
+            "duplicates": b.duplicates,
+        }
+
+
+def file_latest(path: Path, latest: dt.date) -> dt.date:
+    """The latest believable event date of a file: a weekly report (`2021-W35.csv`) cannot hold events
+    after its week; otherwise `latest`."""
+    m = _ISO_WEEK.search(path.name)
+    if not m:
+        return latest
+    try:
+        week_end = dt.date.fromisocalendar(int(m.group(1)), int(m.group(2)), 7)
+    except ValueError:
+        return latest
+    return min(latest, week_end)
+
+
+@dataclass
+class Ingestor:
+    """A session of ingests into one store (see the module docstring)."""
+
+    store: Store
+    placer: Placer | None = None
+    latest: dt.date | None = None
+    capture_scope: set[str] | None = None  # wards a submitter may send records for (None = any)
+    _hashes: dict[str, set[str]] = field(default_factory=dict)
+    _seen_batches: dict[str, set[int]] = field(default_factory=dict)
+
+    def ingest(self, path: str | Path, source: str | SourceMapping) -> IngestResult:
+        path = Path(path)
+        mapping = source if isinstance(source, SourceMapping) else get_source(source)
+        sha = sha256_file(path)
+        existing = self.store.find_batch(sha)
+        if existing is not None:
+            return IngestResult(existing, new=False)
+        raw = read_rows(path, fmt=mapping.format)
+        if raw.rows_in > MAX_ROWS:
+            raise ValueError(f"file {path}: {raw.rows_in} rows; split files above {MAX_ROWS} rows")
+        return self._ingest_rows(raw, path, sha, mapping)
+
+    def _ingest_rows(self, raw: RawRows, path: Path, sha: str, mapping: SourceMapping) -> IngestResult:
+        store = self.store
+        columns = mapping.resolve_columns(raw.header, path)
+        origin = _correction_origin(raw)
+        fields = map_fields(raw.data, mapping, columns)
+        latest = file_latest(path, self.latest or dt.date.today())
+        cleaned = clean_rows(fields, mapping.kind, latest=latest)
+
+        row_hash = _row_hashes(raw.data)
+        dup_in_file = pd.Series(row_hash).duplicated().to_numpy()
+        seen = self._seen(mapping.id)
+        dup_before = np.fromiter((h in seen for h in row_hash), bool, len(row_hash))
+        duplicate = dup_in_file | dup_before
+        bad_codes = cleaned["bad"].to_numpy(dtype=object)
+        bad = (bad_codes != "") & ~duplicate
+
+        placed = self._place(cleaned, ~duplicate)
+        if self.capture_scope is not None:
+            outside = (
+                ~duplicate
+                & placed["ward_id"].notna().to_numpy()
+                & ~placed["ward_id"].isin(self.capture_scope).to_numpy(dtype=bool)
+            )
+            bad_codes = np.where(
+                outside,
+                np.where(bad_codes != "", bad_codes + ";outside_capture_scope", "outside_capture_scope"),
+                bad_codes,
+            )
+            bad |= outside
+        good = ~bad & ~duplicate
+        corrected = _has_correction(cleaned["corrections"]) & good
+
+        batch_id = store.next_ids("batch", 1)
+        records = _records(
+            cleaned[good], placed[good], raw.row_numbers[good], row_hash[good], batch_id, mapping
+        )
+        quarantine = _quarantine(raw, bad_codes, bad, placed, batch_id, mapping, path)
+        resolutions = _resolutions(origin, raw, bad, duplicate, batch_id)
+
+        reasons: Counter[str] = Counter()
+        for codes in bad_codes[bad]:
+            reasons.update(c for c in codes.split(";") if c)
+        reasons.update({"unparseable": len(raw.unparseable)})
+        fixes: Counter[str] = Counter()
+        for codes in cleaned["corrections"][good]:
+            fixes.update(c for c in codes.split(";") if c)
+        batch = BatchInfo(
+            source=mapping.id,
+            kind=mapping.kind,
+            file_name=path.name,
+            content_sha256=sha,
+            rows_in=raw.rows_in,
+            accepted=int(good.sum() - corrected.sum()),
+            corrected=int(corrected.sum()),
+            quarantined=int(bad.sum()) + len(raw.unparseable),
+            duplicates=int(duplicate.sum()),
+            batch_id=batch_id,
+            report={
+                "encoding": raw.encoding,
+                "format": raw.format,
+                "columns": columns,
+                "latest_event_date": latest.isoformat(),
+                "quarantine_reasons": dict(sorted(reasons.items())),
+                "corrections": dict(sorted(fixes.items())),
+                "duplicates_in_file": int(dup_in_file.sum()),
+                "duplicates_of_earlier_batches": int((dup_before & ~dup_in_file).sum()),
+                "placed": {str(k): int(v) for k, v in records["geocode_tier"].value_counts().items()},
+                "examples": _examples(raw, fields, cleaned, bad_codes, bad, good),
+                "resubmitted": len(resolutions),
+            },
+        )
+        tables = {"records": records, "quarantine": quarantine}
+        if len(resolutions):
+            tables["quarantine_resolutions"] = resolutions
+        committed = store.commit_batch(batch, tables)
+        new = committed.batch_id == batch_id
+        if new:
+            self._hashes.setdefault(mapping.id, set()).update(row_hash[good].tolist())
+            self._seen_batches.setdefault(mapping.id, set()).add(batch_id)
+        return IngestResult(committed, new=new)
+
+    def _seen(self, source: str) -> set[str]:
+        """Row hashes of the source's committed records: read once, then only newer batches."""
+        known = self._seen_batches.setdefault(source, set())
+        hashes = self._hashes.setdefault(source, set())
+        batches = [b.batch_id for b in self.store.list_batches(source=source) if b.batch_id not in known]
+        if batches:
+            if not known:
+                frame = self.store.read_table(
+                    "records", columns=["row_hash"], filters=[("source", "=", source)]
+                )
+            else:
+                frame = self.store.read_table(
+                    "records", columns=["row_hash"], filters=[("batch_id", "in", batches)]
+                )
+            hashes.update(frame["row_hash"].dropna().tolist())
+            known.update(batches)
+        return hashes
+
+    def _place(self, cleaned: pd.DataFrame, rows: np.ndarray) -> pd.DataFrame:
+        n = len(cleaned)
+        out = pd.DataFrame(
+            {
+                "point_id": pd.array([pd.NA] * n, dtype="Int64"),
+                "ward_id": np.full(n, None, dtype=object),
+                "geocode_tier": np.full(n, "unplaced", dtype=object),
+                "geocode_confidence": np.zeros(n, dtype=np.float32),
+                "geocode_flags": np.full(n, "", dtype=object),
+            },
+            index=cleaned.index,
+        )
+        if self.placer is None or not rows.any():
+            return out
+        sub = cleaned[rows]
+        got = self.placer(sub["address_raw"], sub["event_date"])
+        for c in out.columns:
+            if c in got:
+                out.loc[rows, c] = got[c].to_numpy()
+        out["point_id"] = out["point_id"].astype("Int64")
+        return out
+
 
 def ingest_file(
     store: Store,
@@ -55,66 +251,19 @@ def ingest_file(
     latest: dt.date | None = None,
 ) -> IngestResult:
     """Ingest one file from a source. `latest` is the latest believable date (default today)."""
-    path = Path(path)
-    mapping = source if isinstance(source, SourceMapping) else get_source(source)
-    sha = sha256_file(path)
-    existing = store.find_batch(sha)
-    if existing is not None:
-        return IngestResult(existing, new=False)
+    return Ingestor(store, placer=placer, latest=latest).ingest(path, source)
 
-    raw = read_rows(path, fmt=mapping.format)
-    if raw.rows_in > MAX_ROWS:
-        raise ValueError(f"file {path}: {raw.rows_in} rows; split files above {MAX_ROWS} rows")
-    columns = mapping.resolve_columns(raw.header, path)
-    fields = map_fields(raw.data, mapping, columns)
-    cleaned = clean_rows(fields, mapping.kind, latest=latest or dt.date.today())
 
-    row_hash = _row_hashes(raw.data)
-    dup_in_file = pd.Series(row_hash).duplicated().to_numpy()
-    seen = store.read_table("records", columns=["row_hash"], filters=[("source", "=", mapping.id)])[
-        "row_hash"
-    ]
-    dup_before = pd.Series(row_hash, dtype=object).isin(seen.to_numpy(dtype=object)).to_numpy()
-    duplicate = dup_in_file | dup_before
-    bad = (cleaned["bad"] != "").to_numpy() & ~duplicate
-    good = ~bad & ~duplicate
-
-    corrected = _has_correction(cleaned["corrections"]) & good
-    batch_id = store.next_ids("batch", 1)
-    records = _records(cleaned[good], raw.row_numbers[good], row_hash[good], batch_id, mapping, placer)
-    quarantine = _quarantine(raw, cleaned, bad, batch_id, mapping, path)
-
-    reasons = Counter()
-    for codes in cleaned["bad"][bad]:
-        reasons.update(c for c in codes.split(";") if c)
-    reasons.update({"unparseable": len(raw.unparseable)})
-    fixes = Counter()
-    for codes in cleaned["corrections"][good]:
-        fixes.update(c for c in codes.split(";") if c)
-    batch = BatchInfo(
-        source=mapping.id,
-        kind=mapping.kind,
-        file_name=path.name,
-        content_sha256=sha,
-        rows_in=raw.rows_in,
-        accepted=int(good.sum() - corrected.sum()),
-        corrected=int(corrected.sum()),
-        quarantined=int(bad.sum()) + len(raw.unparseable),
-        duplicates=int(duplicate.sum()),
-        batch_id=batch_id,
-        report={
-            "encoding": raw.encoding,
-            "format": raw.format,
-            "columns": columns,
-            "quarantine_reasons": dict(sorted(reasons.items())),
-            "corrections": dict(sorted(fixes.items())),
-            "duplicates_in_file": int(dup_in_file.sum()),
-            "duplicates_of_earlier_batches": int((dup_before & ~dup_in_file).sum()),
-            "placed": dict(records["geocode_tier"].value_counts().items()) if len(records) else {},
-        },
-    )
-    committed = store.commit_batch(batch, {"records": records, "quarantine": quarantine})
-    return IngestResult(committed, new=committed.batch_id == batch_id)
+def ingest_files(
+    store: Store,
+    files: Iterable[tuple[Path, str]],
+    *,
+    placer: Placer | None = None,
+    latest: dt.date | None = None,
+) -> list[IngestResult]:
+    """Ingest several (file, source) pairs in one session (row hashes read once per source)."""
+    session = Ingestor(store, placer=placer, latest=latest)
+    return [session.ingest(f, s) for f, s in files]
 
 
 def _row_hashes(data: pd.DataFrame) -> np.ndarray:
@@ -125,44 +274,65 @@ def _row_hashes(data: pd.DataFrame) -> np.ndarray:
     return np.char.mod("%016x", h).astype(object)
 
 
+_CORRECTED = "|".join(sorted(c for c, r in REASONS.items() if r.severity == "corrected"))
+_CORRECTED_RX = re.compile(rf"(?:^|;)(?:{_CORRECTED})(?:;|$)")
+
+
 def _has_correction(corrections: pd.Series) -> np.ndarray:
-    corr = {c for c, r in REASONS.items() if r.severity == "corrected"}
-    pattern = "|".join(sorted(corr))
-    return corrections.str.contains(rf"(?:^|;)(?:{pattern})(?:;|$)", regex=True).to_numpy(dtype=bool)
+    codes, uniq = pd.factorize(corrections.astype(object).fillna("").to_numpy(dtype=object))
+    hit = np.array([bool(_CORRECTED_RX.search(u)) for u in uniq], dtype=bool)
+    return hit[codes] if len(uniq) else np.zeros(len(corrections), dtype=bool)
 
 
 def _records(
     cleaned: pd.DataFrame,
+    placed: pd.DataFrame,
     row_numbers: np.ndarray,
     row_hash: np.ndarray,
     batch_id: int,
     mapping: SourceMapping,
-    placer: Placer | None,
 ) -> pd.DataFrame:
-    rec = cleaned.drop(columns=["bad", "id_consistent"]).copy()
+    rec = cleaned.drop(
+        columns=["bad", "id_consistent", "family_name", "middle_name", "given_name"], errors="ignore"
+    ).copy()
     rec.insert(0, "record_id", (np.int64(batch_id) << ROW_BITS) | row_numbers.astype(np.int64))
     rec.insert(1, "batch_id", np.int64(batch_id))
     rec.insert(2, "source", mapping.id)
     rec.insert(3, "kind", mapping.kind)
     rec.insert(4, "row_number", row_numbers.astype(np.int32))
     rec.insert(5, "row_hash", row_hash)
+    # raw text is kept as written, except NUL, which no database stores
+    rec["full_name_raw"] = rec["full_name_raw"].astype(str).str.replace("\x00", "\ufffd", regex=False)
     # A CCCD that contradicts the record is kept for review but not as the record's identity.
     rec["id_number"] = np.where(
         cleaned["id_consistent"] | (cleaned["id_kind"] != "cccd"), rec["id_number"], ""
     )
-    if placer is not None and len(rec):
-        placed = placer(rec["address_raw"], rec["event_date"])
-        for c in ("point_id", "ward_id", "geocode_tier", "geocode_confidence"):
-            rec[c] = placed[c].to_numpy()
-    else:
-        rec["geocode_tier"] = "unplaced"
+    for c in ("point_id", "ward_id", "geocode_tier", "geocode_confidence"):
+        rec[c] = placed[c].to_numpy()
+    flags = placed["geocode_flags"].fillna("").astype(str).to_numpy(dtype=object)
+    extra = np.where(np.char.find(flags.astype(str), "old_ward") >= 0, "address_old_ward", "").astype(object)
+    extra = np.where(
+        (placed["geocode_tier"].to_numpy(dtype=object) == "unmatched")
+        & (rec["address_raw"] != "").to_numpy(),
+        np.where(extra != "", extra + ";address_unmatched", "address_unmatched"),
+        extra,
+    )
+    ambiguous = np.char.find(flags.astype(str), "ambiguous") >= 0
+    extra = np.where(
+        ambiguous, np.where(extra != "", extra + ";address_ambiguous", "address_ambiguous"), extra
+    )
+    corr = rec["corrections"].astype(str).to_numpy(dtype=object)
+    rec["corrections"] = np.where(extra == "", corr, np.where(corr == "", extra, corr + ";" + extra)).astype(
+        object
+    )
     return rec.reset_index(drop=True)
 
 
 def _quarantine(
     raw: RawRows,
-    cleaned: pd.DataFrame,
+    bad_codes: np.ndarray,
     bad: np.ndarray,
+    placed: pd.DataFrame,
     batch_id: int,
     mapping: SourceMapping,
     path: Path,
@@ -176,17 +346,19 @@ def _quarantine(
         {
             "row_number": raw.row_numbers[bad].astype(np.int32),
             "raw": raw_json,
-            "reasons": cleaned["bad"][bad].to_numpy(),
-            "message": [_message(c) for c in cleaned["bad"][bad]],
+            "reasons": bad_codes[bad],
+            "message": [_message(c) for c in bad_codes[bad]],
+            "ward_id": placed["ward_id"].to_numpy(dtype=object)[bad],
         }
     )
     u = raw.unparseable
     q2 = pd.DataFrame(
         {
             "row_number": u["row_number"].astype(np.int32).to_numpy(),
-            "raw": u["raw"].astype(str).to_numpy(),
+            "raw": u["raw"].astype(str).str.replace("\x00", "\ufffd", regex=False).to_numpy(),
             "reasons": "unparseable",
             "message": u["message"].astype(str).to_numpy(),
+            "ward_id": None,
         }
     )
     out = pd.concat([q, q2], ignore_index=True).sort_values("row_number", kind="stable")
@@ -200,3 +372,87 @@ def _quarantine(
 
 def _message(codes: str) -> str:
     return "; ".join(REASONS[c].en for c in codes.split(";") if c in REASONS)
+
+
+def _find(header: list[str], names: tuple[str, ...]) -> str | None:
+    low = {h.strip().lower(): h for h in header}
+    for n in names:
+        if n.lower() in low:
+            return low[n.lower()]
+    return None
+
+
+def _correction_origin(raw: RawRows) -> pd.DataFrame | None:
+    """(batch_id, row_number) of the quarantined row each row of a corrections file corrects."""
+    b, r = _find(raw.header, CORRECTION_BATCH), _find(raw.header, CORRECTION_ROW)
+    if b is None or r is None:
+        return None
+    return pd.DataFrame(
+        {
+            "batch_id": pd.to_numeric(raw.data[b], errors="coerce").astype("Int64").to_numpy(),
+            "row_number": pd.to_numeric(raw.data[r], errors="coerce").astype("Int64").to_numpy(),
+        }
+    )
+
+
+def _resolutions(
+    origin: pd.DataFrame | None, raw: RawRows, bad: np.ndarray, duplicate: np.ndarray, batch_id: int
+) -> pd.DataFrame:
+    """Quarantine rows a corrections file resolves: each row that names its origin. A row still bad is
+    quarantined again (in the new batch) and its origin marked `resubmitted` all the same: the open
+    quarantine is always the latest attempt."""
+    if origin is None or not len(origin):
+        return pd.DataFrame()
+    ok = origin["batch_id"].notna().to_numpy() & origin["row_number"].notna().to_numpy() & ~duplicate
+    if not ok.any():
+        return pd.DataFrame()
+    status = np.where(bad[ok], "resubmitted_still_bad", "resolved")
+    return pd.DataFrame(
+        {
+            "batch_id": origin["batch_id"].to_numpy()[ok].astype(np.int64),
+            "row_number": origin["row_number"].to_numpy()[ok].astype(np.int32),
+            "resolved_batch_id": np.int64(batch_id),
+            "resolved_row_number": raw.row_numbers[ok].astype(np.int32),
+            "status": status,
+            "resolved_at": utcnow(),
+        }
+    ).drop_duplicates(["batch_id", "row_number"], keep="last")
+
+
+def _examples(
+    raw: RawRows,
+    fields: pd.DataFrame,
+    cleaned: pd.DataFrame,
+    bad_codes: np.ndarray,
+    bad: np.ndarray,
+    good: np.ndarray,
+) -> dict[str, list[dict]]:
+    """Up to EXAMPLES rows per reason code: row number, the raw value concerned, and the clean one."""
+    out: dict[str, list[dict]] = {}
+    numbers = raw.row_numbers
+    for label, codes_col, mask in (("bad", bad_codes, bad), ("corrections", None, good)):
+        col = codes_col if codes_col is not None else cleaned["corrections"].to_numpy(dtype=object)
+        idx = np.flatnonzero(mask)
+        if not len(idx):
+            continue
+        codes, uniq = pd.factorize(col[idx])
+        for k, combo in enumerate(uniq):
+            for code in str(combo).split(";"):
+                if not code or len(out.get(code, [])) >= EXAMPLES:
+                    continue
+                rows = idx[codes == k][: EXAMPLES - len(out.get(code, []))]
+                fname = _EXAMPLE_FIELD.get(code.split("_", 1)[0])
+                for i in rows:
+                    ex = {"row": int(numbers[i]), "kind": label}
+                    if fname and fname in fields:
+                        ex["raw"] = str(fields[fname].iloc[i])[:120]
+                        clean = {"birth_date": "birth_date", "event_date": "event_date"}.get(fname, fname)
+                        if clean in cleaned and label == "corrections":
+                            v = cleaned[clean].iloc[i]
+                            ex["clean"] = "" if pd.isna(v) else str(v)[:120]
+                    out.setdefault(code, []).append(ex)
+    for _, row in raw.unparseable.head(EXAMPLES).iterrows():
+        out.setdefault("unparseable", []).append(
+            {"row": int(row["row_number"]), "kind": "bad", "raw": str(row["raw"])[:120]}
+        )
+    return out

@@ -1,52 +1,141 @@
 """Place record addresses on the address-point registry during ingest.
 
-This is the ingest side of geocoding: it hands a batch's address texts (with the records' dates, so old
-ward names resolve through the geography of their time) to `geo.geocode.Geocoder` built from the
-store's registry, and keeps the tier and confidence of each result on the record.
+This is the ingest side of geocoding. Most addresses in feeds are the registry's own normal form, or it
+with diacritics dropped or the usual abbreviations (`P.`, `KP3`, `Đ.`, `TP.HCM`): those are found by a
+dictionary lookup on a canonical key (folded, abbreviations expanded, the city dropped) that both sides
+share, kept only where the key names one registry point. Everything else (old ward names, missing
+wards, misspelt streets) goes to `geo.geocode.Geocoder` with the records' dates, so old ward names
+resolve through the geography of their time. Work is per distinct address and cached across files.
 """
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from geo.geocode import Geocoder, load_registry
 from risk.store import Store
 
+PREMATCH_TIER = "exact"
+PREMATCH_CONFIDENCE = np.float32(0.99)
+OUT_COLUMNS = ("point_id", "ward_id", "geocode_tier", "geocode_confidence", "geocode_flags")
+
+# Arrow (RE2) rewrites on the folded text, in order: one pass over the column each.
+_CANON = (
+    (r"[^a-z0-9,./ ]", ""),  # after folding: anything else is noise for a key
+    (r"\s+", " "),
+    (r"\s*,\s*", ","),
+    # the city at the end, in any spelling, is dropped
+    (r",(?:thanh pho ho chi minh|tp\.? ?ho chi minh|tp\.? ?hcm|tphcm|hcm|sai gon|sg)$", ""),
+    # street prefix after the house number: "12 Đ. Lê Lợi", "12 Đường Lê Lợi" → "12 le loi"
+    (r"^(\S+) (?:d\. ?|duong )", "\\1 "),
+    (r"^(\S+) ql ?", "\\1 quoc lo "),
+    (r"^(\S+) tl ?", "\\1 tinh lo "),
+    (r"^(\S+) hl ?", "\\1 huong lo "),
+    (r"^(\S+) dl ", "\\1 dai lo "),
+    # admin parts
+    (r",(?:p\.|ph\.|phuong) ?", ",phuong "),
+    (r",f(\d+)(,|$)", ",phuong \\1\\2"),
+    (r",(?:x\.|xa) ?", ",xa "),
+    (r",x ([^0-9])", ",xa \\1"),
+    (r",(?:tt\.|tt |thi tran)", ",thi tran "),
+    (r",(?:dk\.?|d\.k|dac khu) ?", ",dac khu "),
+    (r",(?:kp|khu pho) ?\.? ?(\d+)(,|$)", ",khu pho \\1\\2"),
+    (r",ap ?\.? ?(\d+)(,|$)", ",ap \\1\\2"),
+    (r"\s+", " "),
+    (r" ?, ?", "|"),
+)
+
+
+def canonical_keys(texts: pa.Array | pd.Series) -> pa.Array:
+    """Keys two spellings of one address share: folded (no diacritics, lower case), abbreviations
+    expanded, no city part. Vectorised in Arrow over the whole column."""
+    arr = (
+        texts
+        if isinstance(texts, pa.Array)
+        else pa.array(pd.Series(texts).fillna("").astype(str).to_numpy(dtype=object), type=pa.string())
+    )
+    s = pc.replace_substring_regex(arr, "[ĐđÐð]", "d")
+    s = pc.utf8_normalize(s, "NFKD")
+    s = pc.replace_substring_regex(s, "[\\x{0300}-\\x{036f}]", "")
+    s = pc.utf8_trim_whitespace(pc.utf8_lower(s))
+    for pattern, repl in _CANON:
+        s = pc.replace_substring_regex(s, pattern, repl)
+    return pc.utf8_trim(s, "| ")
+
+
+def canonical_key(text: str) -> str:
+    """`canonical_keys` of one address."""
+    return str(canonical_keys(pa.array([text or ""], type=pa.string()))[0])
+
 
 class RegistryPlacer:
-    """Callable placer for `ingest_file`: addresses (and dates) → point, ward, tier, confidence."""
+    """Callable placer for `ingest_file`: addresses (and dates) → point, ward, tier, confidence, flags."""
 
-    def __init__(self, geocoder: Geocoder | None) -> None:
+    def __init__(self, geocoder: Geocoder | None, registry: pd.DataFrame | None = None) -> None:
         self.geocoder = geocoder
+        self._keys: dict[str, tuple[int, str]] = {}
+        if registry is not None and len(registry) and "address" in registry:
+            keys = pd.Series(canonical_keys(registry["address"]).to_numpy(zero_copy_only=False), dtype=object)
+            unique = ~keys.duplicated(keep=False).to_numpy() & (keys != "").to_numpy()
+            self._keys = dict(
+                zip(
+                    keys[unique],
+                    zip(
+                        registry["point_id"].to_numpy()[unique].tolist(),
+                        registry["ward_id"].astype(str).to_numpy()[unique].tolist(),
+                        strict=True,
+                    ),
+                    strict=True,
+                )
+            )
 
     @classmethod
-    def from_store(cls, store: Store) -> RegistryPlacer:
+    def from_store(cls, store: Store, *, workers: int = 1) -> RegistryPlacer:
         registry = load_registry(store)
-        return cls(Geocoder(registry) if len(registry) else None)
+        if not len(registry):
+            return cls(None)
+        return cls(Geocoder(registry, workers=workers), registry)
 
     def __call__(self, addresses: pd.Series, dates: pd.Series | None = None) -> pd.DataFrame:
         n = len(addresses)
-        if self.geocoder is None:  # no registry loaded yet: keep the text, place later
-            return pd.DataFrame(
-                {
-                    "point_id": pd.array([pd.NA] * n, dtype="Int64"),
-                    "ward_id": np.full(n, None, dtype=object),
-                    "geocode_tier": np.full(n, "unplaced", dtype=object),
-                    "geocode_confidence": np.zeros(n, dtype=np.float32),
-                },
-                index=addresses.index,
-            )
-        out = self.geocoder.geocode(
-            addresses.fillna("").astype(str).reset_index(drop=True),
-            None if dates is None else dates.reset_index(drop=True),
-        )
+        text = addresses.fillna("").astype(str).reset_index(drop=True)
+        point = np.full(n, -1, dtype=np.int64)
+        ward = np.full(n, None, dtype=object)
+        tier = np.full(n, "unplaced", dtype=object)
+        conf = np.zeros(n, dtype=np.float32)
+        flags = np.full(n, "", dtype=object)
+        if self.geocoder is not None and n:
+            codes, uniq = pd.factorize(text.to_numpy(dtype=object))
+            keys = canonical_keys(pa.array(np.asarray(uniq, dtype=object), type=pa.string()))
+            hits = [self._keys.get(k) for k in keys.to_pylist()]
+            found = np.array([h is not None for h in hits], dtype=bool)
+            row_found = found[codes]
+            if found.any():
+                pid = np.array([h[0] if h else -1 for h in hits], dtype=np.int64)
+                wid = np.array([h[1] if h else None for h in hits], dtype=object)
+                point[row_found] = pid[codes][row_found]
+                ward[row_found] = wid[codes][row_found]
+                tier[row_found] = PREMATCH_TIER
+                conf[row_found] = PREMATCH_CONFIDENCE
+            rest = ~row_found & (text != "").to_numpy()
+            if rest.any():
+                d = None if dates is None else dates.reset_index(drop=True)[rest]
+                out = self.geocoder.geocode(text[rest].reset_index(drop=True), d)
+                point[rest] = out["point_id"].fillna(-1).to_numpy(dtype=np.int64)
+                ward[rest] = out["ward_id"].to_numpy(dtype=object)
+                tier[rest] = out["tier"].to_numpy(dtype=object)
+                conf[rest] = out["confidence"].astype(np.float32).to_numpy()
+                flags[rest] = out["flags"].fillna("").astype(str).to_numpy(dtype=object)
         return pd.DataFrame(
             {
-                "point_id": pd.array(out["point_id"].to_numpy(), dtype="Int64"),
-                "ward_id": out["ward_id"].to_numpy(dtype=object),
-                "geocode_tier": out["tier"].to_numpy(dtype=object),
-                "geocode_confidence": out["confidence"].astype(np.float32).to_numpy(),
+                "point_id": pd.Series(point, dtype="Int64").where(point >= 0).to_numpy(),
+                "ward_id": ward,
+                "geocode_tier": tier,
+                "geocode_confidence": conf,
+                "geocode_flags": flags,
             },
             index=addresses.index,
         )

@@ -175,7 +175,10 @@ def _read_csv(path: Path) -> RawRows:
         return "skip"
 
     delimiter = sniff_delimiter(header_line)
-    header = _clean_header(next(csv.reader([header_line], delimiter=delimiter)))
+    try:
+        header = _clean_header(next(csv.reader([header_line], delimiter=delimiter)))
+    except csv.Error as exc:  # e.g. a "header" of megabytes: a clear rejection, not a traceback
+        raise IngestError(f"cannot read the header row: {exc}", file=path, row=0) from None
     try:
         table = pacsv.read_csv(
             io.BytesIO(payload),

@@ -1,17 +1,50 @@
-"""Linkage: records → persons → households, written to the store in one atomic step."""
+"""Linkage: records → persons → households, written to the store in one atomic step.
+
+* `relink(store)`: the full rebuild (nightly). Households and persons from the registry
+  (`population`), then every event record scored against them (`probabilistic`: blocking, Fellegi–
+  Sunter with term-frequency adjusted names, a decision that never links on the name alone), the
+  unmatched ones clustered into new persons (`cluster`), registry persons' birth dates corrected where
+  their own records out-vote a swapped registry entry, duplicate doses merged and conflicts flagged.
+* `link_new(store)`: the incremental step after an ingest: only batches not linked yet are scored, against
+  the persons already known (registry and earlier new persons); what it adds is appended. A batch of the
+  registry changes the population itself, so it triggers the full rebuild.
+
+Outputs: `persons` (origin `registry` or `feeds`), `households`, `links` (probability, match weight,
+method `registry` / `id` / `probabilistic` / `new_person`, `same_as` for merged doses, `flags`),
+`link_reviews` (records waiting for a person to decide, with their top candidates) and `linked_batches`.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+import numpy as np
 import pandas as pd
 
-from risk.link.deterministic import link_events
+from risk.link.cluster import ambiguous_dates, link_flags, merge_doses, new_persons, stable_id
 from risk.link.population import build_population
+from risk.link.probabilistic import decide, prepare, score
 from risk.store import Store
 from risk.store.base import utcnow
 
 EVENT_KINDS = ("dose", "test", "case", "contact")
+RECORD_COLUMNS = [
+    "record_id",
+    "batch_id",
+    "kind",
+    "name_key",
+    "birth_date",
+    "birth_precision",
+    "birth_year",
+    "sex",
+    "id_number",
+    "id_kind",
+    "phone",
+    "point_id",
+    "ward_id",
+    "event_date",
+    "full_name",
+]
 
 
 @dataclass(frozen=True)
@@ -21,14 +54,270 @@ class LinkResult:
     records: int
     linked: int
     by_method: dict[str, int]
+    review: int = 0
+    new_persons: int = 0
+    merged_doses: int = 0
+    mode: str = "full"
+    model: dict = field(default_factory=dict)
 
     def summary(self) -> str:
         share = self.linked / self.records if self.records else 0.0
         methods = ", ".join(f"{k} {v}" for k, v in sorted(self.by_method.items()))
         return (
-            f"{self.households} households, {self.persons} persons; {self.linked}/{self.records} event "
-            f"records linked ({share:.1%}): {methods}"
+            f"{self.mode} link: {self.households} households, {self.persons} persons; {self.linked}/"
+            f"{self.records} event records linked ({share:.1%}): {methods}; {self.review} for review; "
+            f"{self.new_persons} new persons outside the registry; {self.merged_doses} duplicate doses merged"
         )
+
+
+def _person_frame(persons: pd.DataFrame, households: pd.DataFrame) -> pd.DataFrame:
+    hh = households[[c for c in ("household_id", "point_id", "ward_id", "province") if c in households]]
+    p = persons.merge(hh, on="household_id", how="left")
+    if "birth_precision" not in p:
+        p["birth_precision"] = np.where(
+            p["birth_date"].notna(), "day", np.where(p["birth_year"].notna(), "year", "")
+        )
+    return p
+
+
+def _majority(persons: pd.DataFrame, votes: pd.DataFrame, col: str) -> tuple[pd.DataFrame, pd.Series]:
+    """A person's value of `col` by majority of its records (registry entry and linked events): a
+    registry entry with day and month swapped, or a typo'd CCCD, is out-voted by the person's own
+    records. Returns the persons and, per person, whether the value is confirmed (≥ 2 records agree and
+    no other value has as many)."""
+    v = votes[["person_id", col]].dropna()
+    v = v[v[col].astype(str) != ""]
+    if not len(v):
+        return persons, pd.Series(dtype=bool)
+    n = v.groupby(["person_id", col]).size().rename("n").reset_index()
+    n = n.sort_values(["person_id", "n", col], ascending=[True, False, True], kind="stable")
+    top = n.drop_duplicates("person_id").set_index("person_id")
+    second = n[n.duplicated("person_id")].drop_duplicates("person_id").set_index("person_id")["n"]
+    second = second.reindex(top.index).fillna(0)
+    winner = top["n"] > second
+    confirmed = winner & (top["n"] >= 2)
+    out = persons.set_index("person_id")
+    change = top.index[winner.to_numpy()]
+    change = change[change.isin(out.index)]
+    out.loc[change, col] = top.loc[change, col].to_numpy()
+    return out.reset_index(), confirmed
+
+
+def _new_population(
+    recs: pd.DataFrame, labels: np.ndarray, households: pd.DataFrame
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Persons (origin feeds), their households and links from clustered unmatched records."""
+    if not len(recs):
+        empty = pd.DataFrame()
+        return empty, empty, empty
+    r = recs.reset_index(drop=True).assign(label=labels)
+    first = r.groupby("label")["record_id"].transform("min")
+    r["person_id"] = stable_id(first.astype(str), "feeds-person")
+    # person attributes: the commonest value of its records
+    ordered = r.sort_values(["person_id", "record_id"])
+
+    def mode(col: str) -> pd.Series:
+        v = ordered[["person_id", col]].dropna()
+        if col in ("id_number", "phone", "name_key", "full_name", "sex"):
+            v = v[v[col].astype(str) != ""]
+        return (
+            v.groupby(["person_id", col], sort=False)
+            .size()
+            .rename("n")
+            .reset_index()
+            .sort_values(["person_id", "n"], ascending=[True, False], kind="stable")
+            .drop_duplicates("person_id")
+            .set_index("person_id")[col]
+        )
+
+    pids = pd.Index(ordered["person_id"].unique())
+    persons = pd.DataFrame({"person_id": pids})
+    for col in ("full_name", "name_key", "sex", "id_number", "phone", "birth_year"):
+        persons[col] = mode(col).reindex(pids).to_numpy()
+    day = ordered[ordered["birth_precision"] == "day"]
+    bd = (
+        day.groupby(["person_id", "birth_date"])
+        .size()
+        .rename("n")
+        .reset_index()
+        .sort_values(["person_id", "n"], ascending=[True, False], kind="stable")
+        .drop_duplicates("person_id")
+        .set_index("person_id")["birth_date"]
+    )
+    persons["birth_date"] = bd.reindex(pids).to_numpy()
+    kind = (
+        ordered[ordered["id_number"].fillna("") != ""]
+        .drop_duplicates("person_id")
+        .set_index("person_id")["id_kind"]
+    )
+    persons["id_kind"] = kind.reindex(pids).to_numpy()
+    # household: the registry household at the person's point, else one per point, else one per person
+    pt = mode("point_id").reindex(pids)
+    ward = mode("ward_id").reindex(pids)
+    at_point = (
+        households.dropna(subset=["point_id"])
+        .drop_duplicates("point_id")
+        .set_index("point_id")["household_id"]
+        .astype("Int64")
+    )
+    mapped = pt.map(at_point)
+    need = mapped.isna().to_numpy()
+    hid = np.zeros(len(pids), dtype=np.int64)  # int64 throughout: ids do not survive a float
+    hid[~need] = mapped[~need].astype("int64").to_numpy()
+    keys = np.where(
+        pt.notna().to_numpy(),
+        "point|" + pt.astype("string").fillna("").to_numpy(dtype=object),
+        "person|" + pids.astype(str).to_numpy(dtype=object),
+    )
+    hid[need] = stable_id(pd.Series(keys[need]), "feeds-household")
+    hid = pd.Series(hid, index=pids)
+    persons["household_id"] = hid.to_numpy(dtype=np.int64)
+    persons["origin"] = "feeds"
+    new_hh = pd.DataFrame(
+        {
+            "household_id": hid[need].to_numpy(dtype=np.int64),
+            "point_id": pt[need].to_numpy(),
+            "ward_id": ward[need].to_numpy(),
+        }
+    ).drop_duplicates("household_id")
+    links = pd.DataFrame(
+        {
+            "record_id": r["record_id"].to_numpy(),
+            "person_id": r["person_id"].to_numpy(),
+            "probability": np.float32(1.0),
+            "method": "new_person",
+        }
+    )
+    return persons, new_hh, links
+
+
+def _place_households(new_hh: pd.DataFrame, points: pd.DataFrame) -> pd.DataFrame:
+    """Coordinates, group and H3 cells of households created from feeds (from their address points)."""
+    from geo import h3cells
+
+    if not len(new_hh):
+        return new_hh
+    pts = points.set_index("point_id")[["ward_id", "group_id", "lon", "lat", "address"]]
+    at = pts.reindex(pd.to_numeric(new_hh["point_id"], errors="coerce").astype("Int64"))
+    hh = new_hh.copy()
+    hh["ward_id"] = np.where(at["ward_id"].notna(), at["ward_id"], hh["ward_id"])
+    hh["group_id"] = at["group_id"].to_numpy()
+    hh["lon"] = at["lon"].to_numpy()
+    hh["lat"] = at["lat"].to_numpy()
+    hh["address"] = at["address"].to_numpy()
+    hh["size"] = 0
+    located = hh["lat"].notna().to_numpy()
+    for res, cells in h3cells.cells_multi(
+        hh.loc[located, "lat"].to_numpy(), hh.loc[located, "lon"].to_numpy()
+    ).items():
+        col = np.zeros(len(hh), dtype=np.uint64)
+        col[located] = cells
+        hh[f"h3_{res}"] = pd.array(col, dtype="UInt64")
+        hh.loc[~located, f"h3_{res}"] = pd.NA
+    return hh
+
+
+def _link_events(
+    events: pd.DataFrame, people: pd.DataFrame, households: pd.DataFrame
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame, dict]:
+    """(links, review rows, new persons, new households, model description) for event records."""
+    if not len(events):
+        return pd.DataFrame(), pd.DataFrame(), pd.DataFrame(), pd.DataFrame(), {}
+    ra = prepare(events)
+    pa_ = prepare(people)
+    scored, model = score(ra, pa_, person_names=people["name_key"])
+    dec = decide(scored, len(events))
+    rid = events["record_id"].to_numpy()
+    pid = people["person_id"].to_numpy()
+    links = pd.DataFrame(
+        {
+            "record_id": rid[dec.linked_rec],
+            "person_id": pid[dec.linked_person],
+            "probability": dec.linked_probability.astype(np.float32),
+            "match_weight": dec.linked_weight.astype(np.float32),
+            "method": dec.linked_method,
+        }
+    )
+    review = pd.DataFrame(
+        {
+            "record_id": rid[dec.review["rec"].to_numpy(np.int64)],
+            "person_id": pid[dec.review["person"].to_numpy(np.int64)],
+            "probability": dec.review["probability"].to_numpy(np.float32),
+            "match_weight": dec.review["weight"].to_numpy(np.float32),
+            "rank": dec.review["rank"].to_numpy(np.int8),
+            "reason": "uncertain",
+        }
+    )
+    left = events.iloc[dec.unmatched]
+    labels = new_persons(left)
+    persons_new, hh_new, links_new = _new_population(left, labels, households)
+    links = pd.concat([links, links_new], ignore_index=True)
+    return links, review, persons_new, hh_new, model.describe()
+
+
+def _finish_links(
+    links: pd.DataFrame,
+    events: pd.DataFrame,
+    persons_all: pd.DataFrame,
+    households_all: pd.DataFrame,
+    confirmed: dict[str, pd.Series] | None = None,
+) -> pd.DataFrame:
+    """Flags and merged doses on links (registry and events)."""
+    if not len(links):
+        return links
+    ev = events.set_index("record_id")
+    rec = ev.loc[links["record_id"].to_numpy()].reset_index()
+    people = _person_frame(persons_all, households_all).set_index("person_id")
+    per = people.loc[links["person_id"].to_numpy()].reset_index()
+    flags = link_flags(prepare(rec), prepare(per))
+    pid = links["person_id"]
+    if confirmed is None:  # incremental: the persons' values were voted by the last full relink
+        dob_ok = id_ok = np.ones(len(links), dtype=bool)
+    else:
+        dob_ok = pid.map(confirmed["birth_date"]).fillna(False).to_numpy(dtype=bool)
+        id_ok = pid.map(confirmed["id_number"]).fillna(False).to_numpy(dtype=bool)
+    registry_person = links["method"].isin(["registry", "id", "probabilistic"]).to_numpy()
+    # a correction is only as good as the value it corrects to: unconfirmed, it is a conflict
+    flags = np.array(
+        [
+            ";".join(
+                (
+                    "dob_conflict"
+                    if c == "dob_swapped" and not d
+                    else "id_conflict"
+                    if c == "id_typo" and not i
+                    else c
+                )
+                for c in f.split(";")
+                if c
+            )
+            for f, d, i in zip(flags, dob_ok | ~registry_person, id_ok | ~registry_person, strict=True)
+        ],
+        dtype=object,
+    )
+    # an ambiguous birth date (day and month ≤ 12) that no second record of the person confirms
+    amb = ambiguous_dates(rec["birth_date"], rec["birth_precision"])
+    per_count = links.groupby("person_id")["record_id"].transform("size").to_numpy()
+    weak = amb & ~dob_ok & ((per_count < 2) | (links["method"].to_numpy(dtype=object) == "registry"))
+    if len(flags):
+        weak &= np.char.find(flags.astype(str), "dob_") < 0
+    flags = np.where(weak, np.where(flags == "", "dob_ambiguous", flags + ";dob_ambiguous"), flags)
+    links = links.assign(flags=flags)
+    doses = rec["kind"].to_numpy(dtype=object) == "dose"
+    same_as = np.full(len(links), -1, dtype=np.int64)
+    if doses.any():
+        same_as[doses] = merge_doses(
+            pd.DataFrame(
+                {
+                    "record_id": rec["record_id"].to_numpy()[doses],
+                    "person_id": links["person_id"].to_numpy()[doses],
+                    "event_date": rec["event_date"].to_numpy()[doses],
+                }
+            )
+        )
+    links["same_as"] = pd.array(np.where(same_as >= 0, same_as, 0), dtype="Int64")
+    links.loc[same_as < 0, "same_as"] = pd.NA
+    return links
 
 
 def relink(store: Store) -> LinkResult:
@@ -38,29 +327,132 @@ def relink(store: Store) -> LinkResult:
         "address_points", columns=["point_id", "ward_id", "group_id", "lon", "lat", "address"]
     )
     households, persons, reg_links = build_population(registry, points)
-    events = store.read_table(
-        "records",
-        columns=[
-            "record_id",
-            "kind",
-            "id_number",
-            "name_key",
-            "birth_year",
-            "birth_date",
-            "phone",
-            "ward_id",
-        ],
-        filters=[("kind", "in", list(EVENT_KINDS))],
+    persons["origin"] = "registry"
+    events = store.read_table("records", columns=RECORD_COLUMNS, filters=[("kind", "in", list(EVENT_KINDS))])
+    people = _person_frame(persons, households)
+    links, review, persons_new, hh_new, model = _link_events(events, people, households)
+    hh_new = _place_households(hh_new, points)
+    households_all = pd.concat([households, hh_new], ignore_index=True) if len(hh_new) else households
+    persons_all = pd.concat([persons, persons_new], ignore_index=True) if len(persons_new) else persons
+    # every record with its person: registry persons' dates and IDs by majority of their records
+    reg_records = registry[RECORD_COLUMNS].copy()
+    reg_links = reg_links[reg_links["record_id"].isin(reg_records["record_id"])]
+    all_records = pd.concat([reg_records, events], ignore_index=True)
+    links = pd.concat([reg_links.assign(match_weight=np.float32(np.nan)), links], ignore_index=True)
+    votes = all_records.merge(links[["record_id", "person_id"]], on="record_id")
+    votes = votes.assign(
+        birth_date=votes["birth_date"].where(votes["birth_precision"] == "day"),
+        id_number=votes["id_number"].where(votes["id_kind"] == "cccd"),
     )
-    persons_w = persons.merge(households[["household_id", "ward_id"]], on="household_id", how="left")
-    ev_links = link_events(events, persons_w)
-    links = pd.concat([reg_links, ev_links], ignore_index=True)
-    links["linked_at"] = utcnow()
-    store.write_tables({"households": households, "persons": persons, "links": links}, mode="replace")
+    confirmed = {}
+    for col in ("birth_date", "id_number"):
+        persons_all, confirmed[col] = _majority(persons_all, votes, col)
+    links = _finish_links(links, all_records, persons_all, households_all, confirmed)
+    sizes = persons_all.groupby("household_id").size()
+    households_all["size"] = households_all["household_id"].map(sizes).fillna(0).astype("int16")
+    now = utcnow()
+    all_links = links.assign(linked_at=now)
+    links = links[links["method"] != "registry"]
+    review = review.assign(created_at=now)
+    batches = pd.DataFrame(
+        {"batch_id": [b.batch_id for b in store.list_batches()], "mode": "full", "linked_at": now}
+    )
+    store.write_tables(
+        {
+            "households": households_all,
+            "persons": persons_all,
+            "links": all_links,
+            "link_reviews": review,
+            "linked_batches": batches,
+        },
+        mode="replace",
+    )
+    return _result(households_all, persons_all, events, links, review, persons_new, "full", model)
+
+
+def _result(households, persons, events, links, review, persons_new, mode, model) -> LinkResult:
+    by = links["method"].value_counts().to_dict() if len(links) else {}
+    merged = int(links["same_as"].notna().sum()) if len(links) and "same_as" in links else 0
     return LinkResult(
         households=len(households),
         persons=len(persons),
         records=len(events),
-        linked=len(ev_links),
-        by_method=ev_links["method"].value_counts().to_dict(),
+        linked=len(links),
+        by_method={str(k): int(v) for k, v in by.items()},
+        review=int(review["record_id"].nunique()) if len(review) else 0,
+        new_persons=len(persons_new),
+        merged_doses=merged,
+        mode=mode,
+        model=model,
     )
+
+
+def link_new(store: Store) -> LinkResult:
+    """Link the batches not linked yet against what is known (see the module docstring)."""
+    done = set(store.read_table("linked_batches", columns=["batch_id"])["batch_id"].tolist())
+    todo = [b for b in store.list_batches() if b.batch_id not in done]
+    if not todo:
+        return LinkResult(store.count("households"), store.count("persons"), 0, 0, {}, mode="incremental")
+    if any(b.kind == "registry" for b in todo) or store.count("persons") == 0:
+        return relink(store)
+    ids = [b.batch_id for b in todo]
+    events = store.read_table("records", columns=RECORD_COLUMNS, filters=[("batch_id", "in", ids)])
+    events = events[events["kind"].isin(EVENT_KINDS)].reset_index(drop=True)
+    persons = store.read_table("persons")
+    households = store.read_table("households")
+    people = _person_frame(persons, households)
+    links, review, persons_new, hh_new, model = _link_events(events, people, households)
+    points = store.read_table(
+        "address_points", columns=["point_id", "ward_id", "group_id", "lon", "lat", "address"]
+    )
+    hh_new = _place_households(hh_new, points)
+    households_all = pd.concat([households, hh_new], ignore_index=True) if len(hh_new) else households
+    persons_all = pd.concat([persons, persons_new], ignore_index=True) if len(persons_new) else persons
+    # doses already known for the persons this batch touches merge with the new ones
+    touched = links["person_id"].unique().tolist() if len(links) else []
+    old_links = (
+        store.read_table(
+            "links", columns=["record_id", "person_id", "same_as"], filters=[("person_id", "in", touched)]
+        )
+        if touched
+        else pd.DataFrame()
+    )
+    links = _finish_links(links, events, persons_all, households_all)
+    if len(old_links) and len(links):
+        old_doses = store.read_table(
+            "records",
+            columns=["record_id", "event_date"],
+            filters=[("record_id", "in", old_links["record_id"].tolist()), ("kind", "=", "dose")],
+        ).merge(old_links, on="record_id")
+        new_doses = events[events["kind"] == "dose"][["record_id", "event_date"]].merge(
+            links[["record_id", "person_id"]], on="record_id"
+        )
+        both = pd.concat([old_doses[["record_id", "person_id", "event_date"]], new_doses], ignore_index=True)
+        same = merge_doses(both)
+        is_new = np.isin(both["record_id"].to_numpy(), new_doses["record_id"].to_numpy())
+        upd = pd.Series(same[is_new], index=both["record_id"].to_numpy()[is_new])
+        cur = links.set_index("record_id")["same_as"]
+        hit = links["record_id"].isin(upd.index).to_numpy()
+        vals = upd.reindex(links["record_id"][hit]).to_numpy()
+        links.loc[hit, "same_as"] = pd.array(np.where(vals >= 0, vals, 0), dtype="Int64")
+        links.loc[links.index[hit][vals < 0], "same_as"] = pd.NA
+        del cur
+    now = utcnow()
+    links = links.assign(linked_at=now)
+    review = review.assign(created_at=now)
+    tables = {
+        "links": links,
+        "link_reviews": review,
+        "linked_batches": pd.DataFrame({"batch_id": ids, "mode": "incremental", "linked_at": now}),
+    }
+    if len(persons_new):
+        tables["persons"] = persons_new
+    if len(hh_new):
+        tables["households"] = hh_new.assign(
+            size=hh_new["household_id"]
+            .map(persons_new.groupby("household_id").size())
+            .fillna(0)
+            .astype("int16")
+        )
+    store.write_tables(tables, mode="append")
+    return _result(households_all, persons_all, events, links, review, persons_new, "incremental", model)

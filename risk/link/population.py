@@ -8,23 +8,12 @@ person's identity key.
 
 from __future__ import annotations
 
-import hashlib
-
 import numpy as np
 import pandas as pd
 
 from geo import h3cells
-from geo.vntext import map_unique
-
-
-def stable_id(keys: pd.Series, namespace: str) -> np.ndarray:
-    """Positive int64 ids from text keys (BLAKE2b, once per distinct key)."""
-
-    def one(k: object) -> int:
-        digest = hashlib.blake2b(f"{namespace}|{k}".encode(), digest_size=8).digest()
-        return int.from_bytes(digest, "big") & 0x7FFF_FFFF_FFFF_FFFF
-
-    return map_unique(keys.astype(str), one).to_numpy(dtype=np.int64)
+from geo.gazetteer import province_codes
+from risk.link.cluster import stable_id
 
 
 def identity_key(records: pd.DataFrame) -> pd.Series:
@@ -78,6 +67,7 @@ def build_population(
     hh["lat"] = at["lat"].to_numpy()
     hh["address"] = np.where(at["address"].notna(), at["address"], hh["address_raw"])
     hh = hh.drop(columns=["address_raw"])
+    hh["province"] = province_codes(hh["ward_id"].to_numpy())  # the partition of PostGIS's households
     located = hh["lat"].notna().to_numpy()
     for res, cells in h3cells.cells_multi(
         hh.loc[located, "lat"].to_numpy(), hh.loc[located, "lon"].to_numpy()
@@ -94,7 +84,8 @@ def build_population(
             "household_id": people["household_id"].to_numpy(),
             "full_name": people["full_name"].to_numpy(),
             "name_key": people["name_key"].to_numpy(),
-            "birth_date": people["birth_date"].to_numpy(),
+            # a year-only or placeholder birth date is not a date: the year says all there is
+            "birth_date": people["birth_date"].where(people["birth_precision"] == "day").to_numpy(),
             "birth_year": people["birth_year"].to_numpy(),
             "sex": people["sex"].to_numpy(),
             "id_number": people["id_number"].to_numpy(),

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import hashlib
 import json
 import math
 from collections.abc import Iterable, Mapping, Sequence
@@ -106,6 +107,12 @@ class Store(Protocol):
     ) -> pd.DataFrame:
         """Rows matching every filter (AND), in no particular order; keys are not enforced by any backend."""
 
+    def read_arrow(
+        self, table: str, *, columns: Sequence[str] | None = None, filters: Iterable[Filter] = ()
+    ) -> pa.Table:
+        """As `read_table`, as an Arrow table in the declared schema (no pandas: for columnar readers of
+        tens of millions of rows, such as scoring)."""
+
     def count(self, table: str, *, filters: Iterable[Filter] = ()) -> int:
         """Rows of a (non-snapshot) table matching every filter."""
 
@@ -141,6 +148,21 @@ class Store(Protocol):
         columns: Sequence[str] | None = None,
         filters: Iterable[Filter] = (),
     ) -> pd.DataFrame: ...
+
+    # the audit log
+    def append_audit(self, entries: pd.DataFrame) -> pd.DataFrame:
+        """Append entries to `audit_log`, numbered and chained to the last one by hash, atomically; one
+        appender at a time across processes. Returns the entries as stored (seq, prev_hash, hash)."""
+
+    def audit_head(self) -> tuple[int, str]:
+        """The last entry's (seq, hash), kept apart from the log: (0, GENESIS) when it is empty."""
+
+    # in-place changes, for retention of personal data
+    def redact_rows(self, table: str, filters: Iterable[Filter], columns: Sequence[str]) -> int:
+        """Set `columns` to null in the rows matching every filter, atomically; returns rows changed."""
+
+    def delete_rows(self, table: str, filters: Iterable[Filter]) -> int:
+        """Delete the rows matching every filter (at least one), atomically; returns rows deleted."""
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -395,3 +417,54 @@ def as_utc(value: dt.datetime | dt.date) -> dt.datetime:
     if isinstance(value, dt.datetime):
         return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
     return dt.datetime.combine(value, dt.time(), tzinfo=dt.UTC)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# the audit log's hash chain (the same bytes on both backends)
+
+GENESIS = "0" * 64
+AUDIT_CONTENT = ("seq", "at", "actor", "action", "target", "outcome", "ip", "detail")
+
+
+def _micros(value: Any) -> int:
+    ts = pd.Timestamp(value)
+    ts = ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+    return int(ts.value // 1000)
+
+
+def audit_hash(prev_hash: str, entry: Mapping[str, Any]) -> str:
+    """sha256 of the previous hash and the entry's content as canonical JSON (time in UTC microseconds)."""
+    content = []
+    for k in AUDIT_CONTENT:
+        v = entry.get(k)
+        if k == "at":
+            v = _micros(v)
+        elif k == "seq":
+            v = int(v)
+        elif v is not None and not isinstance(v, str):
+            v = None if pd.isna(v) else str(v)
+        content.append(v)
+    text = json.dumps([prev_hash, *content], ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def chain_audit(head: tuple[int, str], entries: pd.DataFrame) -> pd.DataFrame:
+    """Number entries after `head` and chain them: each one's prev_hash is the hash before it."""
+    seq, prev = head
+    out = entries.copy().reset_index(drop=True)
+    for c in AUDIT_CONTENT:
+        if c not in out.columns:
+            out[c] = None
+    if out["at"].isna().any():
+        out.loc[out["at"].isna(), "at"] = utcnow()
+    out["at"] = pd.to_datetime(out["at"], utc=True).dt.floor("us")
+    out["seq"] = np.arange(seq + 1, seq + 1 + len(out), dtype=np.int64)
+    prevs, hashes = [], []
+    for row in out.to_dict("records"):
+        h = audit_hash(prev, row)
+        prevs.append(prev)
+        hashes.append(h)
+        prev = h
+    out["prev_hash"] = prevs
+    out["hash"] = hashes
+    return out

@@ -27,6 +27,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -34,6 +35,7 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 from risk.store.base import (
+    GENESIS,
     BatchInfo,
     Filter,
     Frame,
@@ -41,6 +43,7 @@ from risk.store.base import (
     SnapshotInfo,
     StoreError,
     as_utc,
+    chain_audit,
     check_balanced,
     check_filters,
     dump_json,
@@ -283,6 +286,48 @@ class EmbeddedStore:
         except sqlite3.IntegrityError as exc:  # same batch_id, other content
             raise StoreError(f"batch {batch.file_name}: batch id {batch.batch_id} is taken: {exc}") from exc
 
+    def compact(self, table: str, *, small_rows: int = 250_000, min_segments: int = 8) -> int:
+        """Merge a table's small segments into one, so that reads open a few files instead of hundreds
+        (every ingested file adds one segment per table). Readers see the same rows before and after:
+        the merged file replaces exactly the segments it was made from, in one catalog transaction, and
+        those are deleted only after the grace period. Returns the number of segments merged (0 when
+        fewer than `min_segments` were small)."""
+        t = table_spec(table, snapshot=False)
+        with self._read() as con:
+            rows = con.execute(
+                "SELECT file FROM segments WHERE table_name=? AND rows < ? ORDER BY seq, file",
+                (table, small_rows),
+            ).fetchall()
+        small = [r[0] for r in rows]
+        if len(small) < min_segments:
+            return 0
+        try:
+            data = self._dataset(t, [self.path / f for f in small]).to_table()
+        except FileNotFoundError:  # a concurrent compaction got there first
+            return 0
+        rel = f"tables/{table}/{uuid.uuid4().hex}.parquet"
+        self._table_dir(table)
+        self._write_parquet(data, self.path / rel)
+        now = time.time()
+        with self._write() as con:
+            live = {
+                r[0]
+                for r in con.execute(
+                    f"SELECT file FROM segments WHERE file IN ({','.join('?' * len(small))})", small
+                )
+            }
+            if live != set(small):  # changed meanwhile: leave it for the next compaction
+                with contextlib.suppress(FileNotFoundError):
+                    (self.path / rel).unlink()
+                return 0
+            seq = con.execute(
+                f"SELECT MIN(seq) FROM segments WHERE file IN ({','.join('?' * len(small))})", small
+            ).fetchone()[0]
+            con.executemany("DELETE FROM segments WHERE file=?", [(f,) for f in small])
+            con.executemany("INSERT OR REPLACE INTO garbage VALUES (?, ?)", [(f, now) for f in small])
+            con.execute("INSERT INTO segments VALUES (?,?,?,?)", (rel, table, data.num_rows, seq))
+        return len(small)
+
     def _segments(self, name: str) -> list[str]:
         with self._read() as con:
             return [
@@ -315,12 +360,19 @@ class EmbeddedStore:
     def read_table(
         self, table: str, *, columns: Sequence[str] | None = None, filters: Iterable[Filter] = ()
     ) -> pd.DataFrame:
+        return to_frame(
+            table_spec(table, snapshot=False), self.read_arrow(table, columns=columns, filters=filters)
+        )
+
+    def read_arrow(
+        self, table: str, *, columns: Sequence[str] | None = None, filters: Iterable[Filter] = ()
+    ) -> pa.Table:
         t = table_spec(table, snapshot=False)
         filters = list(filters)
         for attempt in range(3):  # a concurrent replace may collect a file we just listed
             files = [self.path / f for f in self._segments(table)]
             try:
-                return to_frame(t, self._read_files(t, files, columns, filters))
+                return self._read_files(t, files, columns, filters)
             except FileNotFoundError:
                 if attempt == 2:
                     raise
@@ -340,6 +392,107 @@ class EmbeddedStore:
         if not files:
             return 0
         return self._dataset(t, files).count_rows(filter=_expression(t, filters))
+
+    # -- in-place changes (retention) -----------------------------------------------------------------
+
+    def redact_rows(self, table: str, filters: Iterable[Filter], columns: Sequence[str]) -> int:
+        t = table_spec(table, snapshot=False)
+        unknown = [c for c in columns if c not in t.columns]
+        if unknown:
+            raise StoreError(f"table {table}: no columns {unknown} to redact")
+
+        def redact(data: pa.Table, mask: pa.Array) -> pa.Table:
+            for c in columns:
+                i = data.schema.get_field_index(c)
+                col = data.column(i)
+                data = data.set_column(i, c, pc.if_else(mask, pa.nulls(len(data), col.type), col))
+            return data
+
+        return self._rewrite(t, filters, redact)
+
+    def delete_rows(self, table: str, filters: Iterable[Filter]) -> int:
+        t = table_spec(table, snapshot=False)
+        filters = list(filters)
+        if not filters:
+            raise StoreError(f"delete from {table}: give at least one filter (use replace to empty a table)")
+        return self._rewrite(t, filters, lambda data, mask: data.filter(pc.invert(mask)))
+
+    def _rewrite(self, t: TableSpec, filters: Iterable[Filter], change: Any) -> int:
+        """Rewrite the segments holding matching rows, and swap them in one catalog transaction (held
+        throughout, so no other writer commits meanwhile; new appends land in segments of their own)."""
+        flts = check_filters(t, filters)
+        expr = _expression(t, flts)
+        changed = 0
+        staged: list[Path] = []
+        try:
+            with self._write() as con:
+                segs = con.execute(
+                    "SELECT file, seq FROM segments WHERE table_name=? ORDER BY seq, file", (t.name,)
+                ).fetchall()
+                now = time.time()
+                for rel, seq in segs:
+                    data = pq.read_table(self.path / rel, schema=t.schema)
+                    idx = data.append_column("__row", pa.array(np.arange(len(data), dtype=np.int64)))
+                    hit = ds.dataset(idx).to_table(columns=["__row"], filter=expr)["__row"]
+                    if not len(hit):
+                        continue
+                    mask = np.zeros(len(data), dtype=bool)
+                    mask[hit.to_numpy()] = True
+                    changed += int(mask.sum())
+                    new = change(data, pa.array(mask))
+                    con.execute("DELETE FROM segments WHERE file=?", (rel,))
+                    con.execute("INSERT OR REPLACE INTO garbage VALUES (?, ?)", (rel, now))
+                    if new.num_rows:
+                        new_rel = f"tables/{t.name}/{uuid.uuid4().hex}.parquet"
+                        self._write_parquet(new, self.path / new_rel)
+                        staged.append(self.path / new_rel)
+                        con.execute(
+                            "INSERT INTO segments VALUES (?,?,?,?)", (new_rel, t.name, new.num_rows, seq)
+                        )
+        except BaseException:
+            for f in staged:
+                with contextlib.suppress(FileNotFoundError):
+                    f.unlink()
+            raise
+        return changed
+
+    # -- the audit log --------------------------------------------------------------------------------
+
+    @staticmethod
+    def _audit_head(con: sqlite3.Connection) -> tuple[int, str]:
+        row = con.execute("SELECT value FROM meta WHERE key='audit_head'").fetchone()
+        if row is None:
+            return 0, GENESIS
+        seq, h = row[0].split()
+        return int(seq), h
+
+    def audit_head(self) -> tuple[int, str]:
+        with self._read() as con:
+            return self._audit_head(con)
+
+    def append_audit(self, entries: pd.DataFrame) -> pd.DataFrame:
+        t = table_spec("audit_log", snapshot=False)
+        if not len(entries):
+            return to_frame(t, t.schema.empty_table())
+        self._table_dir(t.name)
+        rel = f"tables/{t.name}/{uuid.uuid4().hex}.parquet"
+        try:
+            with self._write() as con:  # BEGIN IMMEDIATE: one appender at a time, across processes
+                chained = chain_audit(self._audit_head(con), entries)
+                arrow = to_arrow(t, chained)
+                self._write_parquet(arrow, self.path / rel)
+                seq = con.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM segments").fetchone()[0]
+                con.execute("INSERT INTO segments VALUES (?,?,?,?)", (rel, t.name, arrow.num_rows, seq))
+                last = chained.iloc[-1]
+                con.execute(
+                    "INSERT OR REPLACE INTO meta VALUES ('audit_head', ?)",
+                    (f"{int(last['seq'])} {last['hash']}",),
+                )
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                (self.path / rel).unlink()
+            raise
+        return to_frame(t, arrow)
 
     # -- sequences ------------------------------------------------------------------------------------
 

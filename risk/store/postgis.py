@@ -34,9 +34,10 @@ import hashlib
 import math
 import re
 import threading
+import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +45,7 @@ import numpy as np
 import pandas as pd
 import psycopg
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import shapely
 from psycopg import sql
@@ -60,6 +62,7 @@ from risk.store.base import (
     StoreError,
     StoreUnavailable,
     as_utc,
+    chain_audit,
     check_balanced,
     check_filters,
     dump_json,
@@ -74,7 +77,15 @@ from risk.store.tilesql import TileQuery, tile_sql
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 MIGRATION_LOCK = 0x7269736B6D6170  # pg_advisory_lock key ("riskmap"): one migrator per database at a time
-BOOKKEEPING_TABLES = ("schema_migrations", "batches", "snapshots", "current_snapshot", "id_sequences")
+BOOKKEEPING_TABLES = (
+    "schema_migrations",
+    "batches",
+    "snapshots",
+    "current_snapshot",
+    "id_sequences",
+    "audit_head",
+    "province_extents",
+)
 BULK_ROWS = 200_000  # from this many rows into an empty table, indexes are built after the load
 COPY_ROWS = 500_000  # rows per COPY statement: bounds statement time
 CSV_ROWS = 50_000  # rows per CSV piece written to a COPY: bounds memory
@@ -132,6 +143,11 @@ def column_ddl(t: TableSpec, f: pa.Field) -> str:
 
 
 MERCATOR_LAT = 85.0511287798066  # Web Mercator's latitude limit
+MERCATOR_HALF = 20037508.342789244  # half the Web Mercator world's width, in metres
+# The boxes of the provinces' households, read by tile statements to name the partitions a household tile
+# needs; kept per store object this long (writes through the same object drop them at once).
+PROVINCE_BOXES = "SELECT province, ST_XMin(extent), ST_YMin(extent), ST_XMax(extent), ST_YMax(extent) FROM province_extents"
+PROVINCE_BOXES_TTL_S = 5.0
 
 
 def point_3857_ddl(lon: str, lat: str) -> str:
@@ -148,6 +164,13 @@ def point_3857_ddl(lon: str, lat: str) -> str:
     )
 
 
+def partition_name(table: str, value: str) -> str:
+    """The partition of `table` holding `value` (`households_p79`); other values by a short hash."""
+    if re.fullmatch(r"[A-Za-z0-9_]{1,30}", value):
+        return f"{table}_p{value}"
+    return f"{table}_h{hashlib.sha256(value.encode()).hexdigest()[:16]}"
+
+
 def table_ddl(t: TableSpec) -> str:
     """The SQL a migration needs to create a table of `tables.py` (printed by the schema test)."""
     cols = [f"    {column_ddl(t, f)}" for f in t.schema]
@@ -159,7 +182,11 @@ def table_ddl(t: TableSpec) -> str:
     if t.points:
         cols.append(f"    {point_3857_ddl(*t.points)}")
     tail = " PARTITION BY LIST (snapshot_id)" if t.snapshot else ""
+    if t.partition_by:
+        tail = f" PARTITION BY LIST ({t.partition_by})"
     lines = [f"CREATE TABLE {t.name} (\n" + ",\n".join(cols) + f"\n){tail};"]
+    if t.partition_by:
+        lines.append(f"CREATE TABLE {t.name}_default PARTITION OF {t.name} DEFAULT;")
     for cols_ in _btree_indexes(t):
         lines.append(f"CREATE INDEX {_index_name(t.name, cols_)} ON {t.name} ({', '.join(cols_)});")
     if t.geometry:
@@ -421,6 +448,7 @@ class PostgisStore:
         self._migrate_conninfo = _conninfo(params, schema, 0)
         self._tile_conninfo = _conninfo(params, schema, self.settings.statement_timeout_ms, **TILE_SETTINGS)
         self._tile_pool: AsyncConnectionPool | None = None
+        self._boxes: tuple[float, list[tuple[str, float, float, float, float]]] | None = None
         self._tile_loop: asyncio.AbstractEventLoop | None = None
         self._postgis_schema: str | None = None  # known once the schema has been checked
         max_size = max(self.settings.pool_max, self.settings.pool_min, 1)
@@ -458,7 +486,7 @@ class PostgisStore:
 
     def tile(self, q: TileQuery) -> bytes:
         """One vector tile (MVT bytes; empty when no feature meets the tile). See `risk.store.tilesql`."""
-        query, params = tile_sql(q)
+        query, params = self.tile_statement(q)
         with self.connection() as conn, conn.cursor(binary=True) as cur:
             for name, value in TILE_SETTINGS.items():
                 cur.execute(sql.SQL("SET LOCAL {} = {}").format(sql.Identifier(name), sql.Literal(value)))
@@ -472,22 +500,58 @@ class PostgisStore:
         if not t.points:
             raise StoreError(f"table {table!r} has no point column to cluster on")
         with self._guard(), self._direct() as conn:
-            conn.execute(
-                sql.SQL("CLUSTER {} USING {}").format(
-                    self._table(table), sql.Identifier(f"{table}_geom_3857_gist")
-                )
-            )
+            # a partitioned table is clustered partition by partition, each on its own copy of the index
+            pairs = conn.execute(
+                "SELECT c.indrelid::regclass::text, c.indexrelid::regclass::text FROM pg_inherits i"
+                " JOIN pg_index c ON c.indexrelid = i.inhrelid WHERE i.inhparent = %s::regclass",
+                [f"{self.schema}.{table}_geom_3857_gist"],
+            ).fetchall()
+            if not pairs:
+                pairs = [(f"{self.schema}.{table}", f"{self.schema}.{table}_geom_3857_gist")]
+            for part, index in pairs:
+                conn.execute(sql.SQL("CLUSTER {} USING {}").format(sql.SQL(part), sql.SQL(index)))
             conn.execute(sql.SQL("ANALYZE {}").format(self._table(table)))
 
     async def tile_async(self, q: TileQuery) -> bytes:
         """`tile` without leaving the event loop: an async pool of connections kept for tiles."""
-        query, params = tile_sql(q)
         pool = await self._tiles()
         with self._guard():
             async with pool.connection() as conn:
+                if q.source == "households" and q.provinces is None:
+                    if self._boxes is None or self._boxes[0] < time.monotonic():
+                        self._keep_boxes(await (await conn.execute(PROVINCE_BOXES)).fetchall())
+                    q = self._with_provinces(q)
+                query, params = tile_sql(q)
                 cur = await conn.cursor(binary=True).execute(query, params)
                 row = await cur.fetchone()
         return bytes(row[0]) if row and row[0] is not None else b""
+
+    def tile_statement(self, q: TileQuery) -> tuple[sql.Composable, dict[str, Any]]:
+        """The statement of a tile as `tile` runs it (a households tile names its provinces)."""
+        if q.source == "households" and q.provinces is None:
+            if self._boxes is None or self._boxes[0] < time.monotonic():
+                with self.connection() as conn:
+                    self._keep_boxes(conn.execute(PROVINCE_BOXES).fetchall())
+            q = self._with_provinces(q)
+        return tile_sql(q)
+
+    def _keep_boxes(self, rows: list[tuple[Any, ...]]) -> None:
+        self._boxes = (time.monotonic() + PROVINCE_BOXES_TTL_S, [(r[0], *map(float, r[1:])) for r in rows])
+
+    def _with_provinces(self, q: TileQuery) -> TileQuery:
+        """The households tile with the provinces whose households' box meets it (its margin included),
+        so the statement names the partitions it reads."""
+        assert self._boxes is not None
+        size = 2 * MERCATOR_HALF / 2**q.z
+        margin = size * q.buffer / q.extent
+        x0 = -MERCATOR_HALF + q.x * size - margin
+        x1 = -MERCATOR_HALF + (q.x + 1) * size + margin
+        y1 = MERCATOR_HALF - q.y * size + margin
+        y0 = MERCATOR_HALF - (q.y + 1) * size - margin
+        provinces = tuple(
+            sorted(p for p, a, b, c, d in self._boxes[1] if a <= x1 and c >= x0 and b <= y1 and d >= y0)
+        )
+        return replace(q, provinces=provinces)
 
     async def _tiles(self) -> AsyncConnectionPool:
         loop = asyncio.get_running_loop()
@@ -704,6 +768,8 @@ class PostgisStore:
         with self.connection() as conn:
             for t, arrow in conformed:
                 self._load(conn, t, arrow, replace=mode == "replace", bulk=t.name in bulk)
+        if any(t.partition_by for t, _ in conformed):
+            self._boxes = None  # this process sees its own households at once; others within the TTL
 
     @staticmethod
     def _conform(tables: Mapping[str, Frame]) -> list[tuple[TableSpec, pa.Table]]:
@@ -736,15 +802,80 @@ class PostgisStore:
         seeing nothing.
         """
         target = self._table(t.name)
+        if t.partition_by:
+            self._ensure_partitions(conn, t, arrow)
         if bulk:
             conn.execute(sql.SQL("LOCK TABLE {} IN ACCESS EXCLUSIVE MODE").format(target))
             bulk = self._is_empty(conn, target)  # another writer may have filled it meanwhile
         if bulk:
             self._copy_then_index(conn, t, arrow, target)
+        else:
+            if replace:
+                conn.execute(sql.SQL("DELETE FROM {}").format(target))
+            self._copy_in(conn, t, arrow, target)
+        if t.partition_by and t.points:
+            self._refresh_extents(conn, t, arrow, everything=replace)
+
+    def _ensure_partitions(self, conn: psycopg.Connection, t: TableSpec, arrow: pa.Table) -> None:
+        """One LIST partition per value of the partition column (made on its first write, so the
+        default partition only ever holds rows without a value and never blocks a new partition)."""
+        assert t.partition_by
+        values = [v for v in pc.unique(arrow[t.partition_by]).to_pylist() if v is not None]
+        if not values:
             return
-        if replace:
-            conn.execute(sql.SQL("DELETE FROM {}").format(target))
-        self._copy_in(conn, t, arrow, target)
+        parent = f"{self.schema}.{t.name}"
+
+        def existing() -> set[str]:
+            return {
+                r[0]
+                for r in conn.execute(
+                    "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid"
+                    " WHERE i.inhparent = %s::regclass",
+                    [parent],
+                )
+            }
+
+        missing = [v for v in sorted(values) if partition_name(t.name, v) not in existing()]
+        if not missing:
+            return
+        # concurrent first writes of one province would both try to create it: one at a time (the lock
+        # is held to the end of the transaction, so the next writer sees the committed partition)
+        conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", [parent + ":partitions"])
+        have = existing()
+        for v in missing:
+            name = partition_name(t.name, v)
+            if name not in have:
+                conn.execute(
+                    sql.SQL("CREATE TABLE IF NOT EXISTS {} PARTITION OF {} FOR VALUES IN ({})").format(
+                        self._table(name), self._table(t.name), sql.Literal(v)
+                    )
+                )
+
+    def _refresh_extents(
+        self, conn: psycopg.Connection, t: TableSpec, arrow: pa.Table, *, everything: bool
+    ) -> None:
+        """Keep `province_extents` (the Web Mercator box of each partition's points) in the writing
+        transaction: tile statements pick the partitions a tile needs from it. Only the partitions
+        written are scanned; deleting rows leaves a box too big, never too small."""
+        assert t.partition_by
+        key = sql.Identifier(t.partition_by)
+        extents, target = self._table("province_extents"), self._table(t.name)
+        values = [v for v in pc.unique(arrow[t.partition_by]).to_pylist() if v is not None]
+        if everything:
+            conn.execute(sql.SQL("DELETE FROM {}").format(extents))
+            where = sql.SQL("{} IS NOT NULL").format(key)
+        elif values:
+            conn.execute(sql.SQL("DELETE FROM {} WHERE province = ANY(%s)").format(extents), [values])
+            where = sql.SQL("{} = ANY(%s)").format(key)
+        else:
+            return
+        conn.execute(
+            sql.SQL(
+                "INSERT INTO {} (province, extent) SELECT {k}, ST_SetSRID(ST_Extent(geom_3857)::geometry, 3857)"
+                " FROM {} WHERE {} AND geom_3857 IS NOT NULL GROUP BY {k}"
+            ).format(extents, target, where, k=key),
+            [] if everything else [values],
+        )
 
     def _copy_then_index(
         self, conn: psycopg.Connection, t: TableSpec, arrow: pa.Table, target: sql.Identifier
@@ -761,7 +892,8 @@ class PostgisStore:
         self._copy_in(conn, t, arrow, target)
         conn.execute("SET LOCAL maintenance_work_mem = '256MB'")
         for _, definition in indexes:
-            conn.execute(definition.encode())  # as it was
+            # as it was (a partitioned table's index is described "ON ONLY": made again on every partition)
+            conn.execute(definition.replace(" ON ONLY ", " ON ", 1).encode())
 
     def _copy_in(
         self, conn: psycopg.Connection, t: TableSpec, arrow: pa.Table, target: sql.Composable
@@ -787,6 +919,12 @@ class PostgisStore:
     ) -> pd.DataFrame:
         t = table_spec(table, snapshot=False)
         return to_frame(t, self._read(t, columns, check_filters(t, filters)))
+
+    def read_arrow(
+        self, table: str, *, columns: Sequence[str] | None = None, filters: Iterable[Filter] = ()
+    ) -> pa.Table:
+        t = table_spec(table, snapshot=False)
+        return self._read(t, columns, check_filters(t, filters))
 
     def count(self, table: str, *, filters: Iterable[Filter] = ()) -> int:
         t = table_spec(table, snapshot=False)
@@ -833,6 +971,61 @@ class PostgisStore:
                         buf = bytearray()
             parts = [p.result() for p in parsed] + ([_parse_csv(t, fields, buf)] if buf else [])
         return pa.concat_tables(parts) if parts else pa.schema(fields).empty_table()
+
+    # -- in-place changes (retention) -----------------------------------------------------------------
+
+    def redact_rows(self, table: str, filters: Iterable[Filter], columns: Sequence[str]) -> int:
+        t = table_spec(table, snapshot=False)
+        unknown = [c for c in columns if c not in t.columns]
+        if unknown:
+            raise StoreError(f"table {table}: no columns {unknown} to redact")
+        if not columns:
+            return 0
+        where = _where(t, check_filters(t, filters))
+        sets = sql.SQL(", ").join(sql.SQL("{} = NULL").format(sql.Identifier(c)) for c in columns)
+        with self.connection() as conn:
+            cur = conn.execute(sql.SQL("UPDATE {} SET {} WHERE {}").format(self._table(t.name), sets, where))
+            return cur.rowcount
+
+    def delete_rows(self, table: str, filters: Iterable[Filter]) -> int:
+        t = table_spec(table, snapshot=False)
+        filters = list(filters)
+        if not filters:
+            raise StoreError(f"delete from {table}: give at least one filter (use replace to empty a table)")
+        where = _where(t, check_filters(t, filters))
+        with self.connection() as conn:
+            cur = conn.execute(sql.SQL("DELETE FROM {} WHERE {}").format(self._table(t.name), where))
+            return cur.rowcount
+
+    # -- the audit log --------------------------------------------------------------------------------
+
+    def audit_head(self) -> tuple[int, str]:
+        with self.connection() as conn:
+            row = conn.execute(
+                sql.SQL("SELECT seq, hash FROM {} WHERE id = 1").format(self._table("audit_head"))
+            ).fetchone()
+        assert row is not None
+        return int(row[0]), str(row[1])
+
+    def append_audit(self, entries: pd.DataFrame) -> pd.DataFrame:
+        """The head row is locked (FOR UPDATE) for the transaction: appenders queue, readers do not."""
+        t = table_spec("audit_log", snapshot=False)
+        if not len(entries):
+            return to_frame(t, t.schema.empty_table())
+        with self.connection() as conn:
+            row = conn.execute(
+                sql.SQL("SELECT seq, hash FROM {} WHERE id = 1 FOR UPDATE").format(self._table("audit_head"))
+            ).fetchone()
+            assert row is not None
+            chained = chain_audit((int(row[0]), str(row[1])), entries)
+            arrow = to_arrow(t, chained)
+            self._copy_in(conn, t, arrow, self._table(t.name))
+            last = chained.iloc[-1]
+            conn.execute(
+                sql.SQL("UPDATE {} SET seq = %s, hash = %s WHERE id = 1").format(self._table("audit_head")),
+                [int(last["seq"]), str(last["hash"])],
+            )
+        return to_frame(t, arrow)
 
     # -- sequences ------------------------------------------------------------------------------------
 

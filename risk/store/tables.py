@@ -41,6 +41,9 @@ class TableSpec:
     indexes: tuple[tuple[str, ...], ...] = field(default=())
     # (lon, lat) columns of a point table: PostGIS keeps a generated `geom_3857` point for tiles
     points: tuple[str, str] | None = None
+    # PostGIS: LIST-partitioned by this column (one partition per value, made on first write, and a
+    # default partition for rows without one); the embedded store ignores it
+    partition_by: str | None = None
 
     @property
     def columns(self) -> list[str]:
@@ -193,9 +196,26 @@ QUARANTINE = TableSpec(
         ("message", STR),
         ("status", STR),
         ("resolved_batch_id", I64),
+        ("ward_id", STR),
     ),
     key=("batch_id", "row_number"),
     indexes=(("source",), ("status",)),
+)
+
+# Quarantined rows corrected and re-submitted: appended with the batch that carried the correction, in the
+# same atomic commit (the quarantine table itself is append-only).
+QUARANTINE_RESOLUTIONS = TableSpec(
+    "quarantine_resolutions",
+    _schema(
+        ("batch_id", I64),
+        ("row_number", I32),
+        ("resolved_batch_id", I64),
+        ("resolved_row_number", I32),
+        ("status", STR),
+        ("resolved_at", TS),
+    ),
+    key=("batch_id", "row_number"),
+    indexes=(("resolved_batch_id",),),
 )
 
 PERSONS = TableSpec(
@@ -212,6 +232,7 @@ PERSONS = TableSpec(
         ("id_kind", STR),
         ("phone", STR),
         ("comorbid", BOOL),
+        ("origin", STR),
     ),
     key=("person_id",),
     indexes=(("household_id",), ("id_number",)),
@@ -231,10 +252,13 @@ HOUSEHOLDS = TableSpec(
         ("lon", F64),
         ("lat", F64),
         *((c, U64) for c in H3_COLUMNS),
+        # GSO code of the province ("79": Ho Chi Minh City); the partition key of PostGIS's households
+        ("province", STR),
     ),
     key=("household_id",),
     indexes=(("ward_id",), ("group_id",), ("point_id",)),
     points=("lon", "lat"),
+    partition_by="province",
 )
 
 # Every polygon the map draws (wards, neighbourhood groups, H3 cells 8-10, the city), derived from the
@@ -268,9 +292,35 @@ LINKS = TableSpec(
         ("probability", F32),
         ("method", STR),
         ("linked_at", TS),
+        ("match_weight", F32),
+        ("same_as", I64),
+        ("flags", STR),
     ),
     key=("record_id",),
     indexes=(("person_id",),),
+)
+
+# Records without a confident match: their best candidates, for a person to decide (never guessed).
+LINK_REVIEWS = TableSpec(
+    "link_reviews",
+    _schema(
+        ("record_id", I64),
+        ("person_id", I64),
+        ("probability", F32),
+        ("match_weight", F32),
+        ("rank", I8),
+        ("reason", STR),
+        ("created_at", TS),
+    ),
+    key=("record_id", "person_id"),
+    indexes=(("record_id",),),
+)
+
+# Which batches the incremental linker has linked (written with their links, atomically).
+LINKED_BATCHES = TableSpec(
+    "linked_batches",
+    _schema(("batch_id", I64), ("mode", STR), ("linked_at", TS)),
+    key=("batch_id",),
 )
 
 # Snapshot tables: immutable once their snapshot is written.
@@ -296,8 +346,10 @@ LEVELS = TableSpec(
     indexes=(("snapshot_id", "unit_type", "level"),),
 )
 
-# Household levels (riskmap's own household scheme) in their own typed table: millions of rows per
-# snapshot. A delta snapshot (stats["delta"]) holds only the households that changed.
+# Household levels (riskmap's own scheme, `riskmap-household`): typed columns, no JSON, because a city has
+# millions of households. `reasons` is a bit mask of the household profile's steps that fired (bit i = step
+# i in profile order; the profile id and version are in the snapshot's stats["profiles"]["household"]);
+# the count columns are the metrics the steps read; `flag_*` drive follow-up and welfare-support lists.
 HOUSEHOLD_LEVELS = TableSpec(
     "household_levels",
     _schema(
@@ -305,18 +357,122 @@ HOUSEHOLD_LEVELS = TableSpec(
         ("household_id", I64),
         ("ward_id", STR),
         ("group_id", STR),
+        ("h3_9", U64),
+        ("h3_10", U64),
         ("level", I8),
-        ("profile", STR),
-        ("profile_version", STR),
-        ("flags", STR),
-        ("metrics", STR),
-        ("reasons", STR),
-        ("pending_level", I8),
-        ("pending_effective_at", TS),
+        ("neighbourhood_level", I8),
+        ("reasons", I64),
+        ("members", I16),
+        ("older", I16),
+        ("elderly", I16),
+        ("comorbid", I16),
+        ("unvaccinated", I16),
+        ("active_f0", I16),
+        ("positive_tests_7d", I16),
+        ("f1_quarantined", I16),
+        ("vulnerable_unvaccinated", I16),
+        ("elderly50_under_vaccinated", I16),
+        ("booster_due", I16),
+        ("flag_f0", BOOL),
+        ("flag_f1", BOOL),
+        ("flag_positive", BOOL),
+        ("flag_elderly_unvaccinated", BOOL),
+        ("flag_booster_due", BOOL),
+        ("flag_support", BOOL),
+        ("model_probability", F32),
     ),
     key=("snapshot_id", "household_id"),
     snapshot=True,
-    indexes=(("snapshot_id", "ward_id"),),
+    indexes=(("snapshot_id", "ward_id", "level"),),
+)
+
+# The follow-up and support flags of `household_levels`, column → short code (tiles, answers, exports).
+HOUSEHOLD_FLAGS: dict[str, str] = {
+    "flag_f0": "f0",
+    "flag_f1": "f1",
+    "flag_positive": "positive",
+    "flag_elderly_unvaccinated": "elderly_unvaccinated",
+    "flag_booster_due": "booster_due",
+    "flag_support": "support",
+}
+
+# Trained risk models (risk.model): append-only registry. A snapshot names the model it applied
+# (stats["model"]: model_id, version, sha256); the artifact is the fitted scikit-learn estimator, pickled.
+MODELS = TableSpec(
+    "models",
+    _schema(
+        ("model_id", STR),
+        ("version", STR),
+        ("kind", STR),
+        ("trained_at", TS),
+        ("train_from", DATE),
+        ("train_to", DATE),
+        ("features", STR),
+        ("params", STR),
+        ("metrics", STR),
+        ("sha256", STR),
+        ("artifact", pa.binary()),
+    ),
+    key=("model_id",),
+    indexes=(("kind", "trained_at"),),
+)
+
+# Trust: users, API keys and the audit log (api/auth, api/audit). Users and keys change by appending a new
+# version of their row (the highest `version` of an id wins), so every change is atomic on both backends
+# and the history of who could do what stays readable. The audit log is appended only through
+# `Store.append_audit`, which chains each entry to the previous one by hash.
+USERS = TableSpec(
+    "users",
+    _schema(
+        ("user_id", STR),
+        ("version", I64),
+        ("name", STR),
+        ("roles", STR),  # ';'-joined role names
+        ("view_units", STR),  # ';'-joined admin-unit ids; null = everywhere
+        ("capture_units", STR),
+        ("active", BOOL),
+        ("changed_at", TS),
+        ("changed_by", STR),
+    ),
+    key=("user_id", "version"),
+)
+
+API_KEYS = TableSpec(
+    "api_keys",
+    _schema(
+        ("key_id", STR),  # the public prefix of the key (rk_<key_id>_<secret>)
+        ("version", I64),
+        ("user_id", STR),
+        ("secret_hash", STR),  # scrypt$n$r$p$salt$hash of the secret; the secret itself is never stored
+        ("label", STR),
+        ("created_at", TS),
+        ("expires_at", TS),
+        ("revoked_at", TS),
+        ("replaced_by", STR),  # key_id of the key a rotation issued
+        ("rate_per_s", F64),  # this key's rate limit (null: the default)
+        ("changed_at", TS),
+        ("changed_by", STR),
+    ),
+    key=("key_id", "version"),
+    indexes=(("user_id",),),
+)
+
+AUDIT_LOG = TableSpec(
+    "audit_log",
+    _schema(
+        ("seq", I64),  # 1, 2, 3, … without gaps
+        ("at", TS),
+        ("actor", STR),  # user id, "key:<key_id>", "cli:<os user>" or "public"
+        ("action", STR),  # e.g. auth.login, household.view, export, ingest, correction, user.create
+        ("target", STR),
+        ("outcome", STR),  # ok, denied, failed, or an HTTP status
+        ("ip", STR),
+        ("detail", STR),  # JSON
+        ("prev_hash", STR),
+        ("hash", STR),  # sha256 of the previous hash and this entry's canonical JSON
+    ),
+    key=("seq",),
+    indexes=(("at",), ("actor",), ("action",)),
 )
 
 TABLES: dict[str, TableSpec] = {
@@ -328,12 +484,19 @@ TABLES: dict[str, TableSpec] = {
         ADDRESS_POINTS,
         RECORDS,
         QUARANTINE,
+        QUARANTINE_RESOLUTIONS,
         PERSONS,
         HOUSEHOLDS,
         LINKS,
         MAP_UNITS,
+        LINK_REVIEWS,
+        LINKED_BATCHES,
         LEVELS,
         HOUSEHOLD_LEVELS,
+        MODELS,
+        USERS,
+        API_KEYS,
+        AUDIT_LOG,
     )
 }
 

@@ -24,29 +24,13 @@ from typing import Any, Literal
 
 from psycopg import sql
 
-from risk.store.tables import HOUSEHOLD_LEVELS
+from risk.store.tables import HOUSEHOLD_FLAGS
 
 SMALL_AREA_TYPES = ("group", "h3_8", "h3_9", "h3_10")
 H3_TYPES = ("h3_8", "h3_9", "h3_10")
 GENERALISED = ("ward", "group")  # unit types with outlines per zoom band (map_units.detail)
 # the scoring writes hotspot = 1 (hot), -1 (cold), 0 in a cell's metrics; true is read too
 HOTSPOT = "(l.metrics::json ->> 'hotspot') IN ('true', '1', '1.0')"
-
-
-def household_flags_sql() -> sql.Composable:
-    """A household's flags as one text (`f0;booster_due`), from a `flags` column or from typed `flag_*`
-    columns, whichever `household_levels` has (NULL when none is set)."""
-    cols = HOUSEHOLD_LEVELS.columns
-    if "flags" in cols:
-        return sql.SQL("NULLIF(l.flags, '')")
-    flags = [c for c in cols if c.startswith("flag_")]
-    if not flags:
-        return sql.SQL("NULL::text")
-    parts = sql.SQL(", ").join(
-        sql.SQL("CASE WHEN l.{} THEN {} END").format(sql.Identifier(c), sql.Literal(c.removeprefix("flag_")))
-        for c in flags
-    )
-    return sql.SQL("NULLIF(concat_ws(';', {}), '')").format(parts)
 
 
 @dataclass(frozen=True)
@@ -64,6 +48,7 @@ class TileQuery:
     k: int | None = None  # suppress groups and cells below k households (None: show every level)
     hotspots_only: bool = False
     scope: tuple[str, ...] | None = None  # households: ward / group ids the caller may see (None: all)
+    provinces: tuple[str, ...] | None = None  # households: the partitions to read (None: every one)
     extent: int = 4096
     buffer: int = 64
 
@@ -107,13 +92,29 @@ def tile_sql(q: TileQuery) -> tuple[sql.Composable, dict[str, Any]]:
     if q.source == "households":
         join = _level_join("household_levels", sql.SQL("l.household_id = h.household_id"), q.chain, None)
         where = [near("h.geom_3857")]
+        if q.provinces is not None:
+            # households are partitioned by province: naming the provinces whose households' box meets
+            # the tile (literals, so the planner prunes the others) leaves only their partitions and the
+            # default one (households without a province)
+            where.append(
+                sql.SQL("(h.province IN ({}) OR h.province IS NULL)").format(
+                    sql.SQL(", ").join(sql.Literal(p) for p in q.provinces)
+                )
+                if q.provinces
+                else sql.SQL("h.province IS NULL")
+            )
         if q.scope is not None:
             params["scope"] = list(q.scope)
             where.append(
                 sql.SQL("(h.ward_id = ANY(%(scope)s::text[]) OR h.group_id = ANY(%(scope)s::text[]))")
             )
+        flags = sql.SQL(
+            "NULLIF(concat_ws(';', "
+            + ", ".join(f"CASE WHEN l.{c} THEN '{code}' END" for c, code in HOUSEHOLD_FLAGS.items())
+            + "), '')"
+        )
         inner = sql.SQL("SELECT l.level, {} AS flags, {} FROM households h {} WHERE {}").format(
-            household_flags_sql(), geom("h.geom_3857"), join, sql.SQL(" AND ").join(where)
+            flags, geom("h.geom_3857"), join, sql.SQL(" AND ").join(where)
         )
     elif q.source == "units":
         if not q.unit_type:

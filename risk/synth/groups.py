@@ -2,16 +2,16 @@
 
 No public list or boundary of HCMC's ~24,000 tổ dân phố exists, so they are made the way a ward would:
 households in runs along a Hilbert curve (spatially compact runs) of 50–150 households each (real tổ
-average ~73), consecutive tổ bundled into khu phố (ấp in communes). A group's polygon is the union of
-the Voronoi cells of its households, clipped to the ward: the groups tile the ward with no overlaps and
-no gaps.
+average ~73), consecutive tổ bundled into khu phố (ấp in communes). A group's polygon is derived from its
+households as a city's would be (`geo.groups.group_polygons`): the groups tile the ward with no overlaps
+and no gaps.
 """
 
 from __future__ import annotations
 
 import numpy as np
-import shapely
 
+from geo.groups import group_polygons
 from risk.synth.geometry import hilbert_index
 
 GROUP_MIN, GROUP_MAX = 50, 150
@@ -66,47 +66,4 @@ def assign_groups(lon: np.ndarray, lat: np.ndarray, rng: np.random.Generator):
     return order, group, kp_of_group
 
 
-def group_polygons(
-    lon: np.ndarray, lat: np.ndarray, group: np.ndarray, n_groups: int, ward: shapely.Geometry
-) -> np.ndarray:
-    """MultiPolygons (one per group) tiling the ward: Voronoi cells of members, dissolved and clipped."""
-    if n_groups == 1 or len(lon) < 2:
-        return _as_multi(np.array([ward], dtype=object))
-    minx, miny, maxx, maxy = ward.bounds
-    pad = max(maxx - minx, maxy - miny)
-    env = shapely.box(minx - pad, miny - pad, maxx + pad, maxy + pad)
-    cells = shapely.get_parts(
-        shapely.voronoi_polygons(
-            shapely.multipoints(np.column_stack([lon, lat])), extend_to=env, ordered=True
-        )
-    )
-    if len(cells) != len(lon):
-        raise RuntimeError("Voronoi lost points (duplicate coordinates?)")
-    order = np.argsort(group, kind="stable")
-    counts = np.bincount(group, minlength=n_groups)
-    slot = np.empty(len(lon), dtype=np.int64)
-    slot[order] = _within(counts)
-    grid = np.full((n_groups, int(counts.max())), None, dtype=object)
-    grid[group, slot] = cells
-    merged = shapely.coverage_union_all(grid, axis=1)
-    shapely.prepare(ward)
-    inside = shapely.contains_properly(ward, merged)
-    clipped = merged.copy()
-    if (~inside).any():
-        clipped[~inside] = shapely.intersection(merged[~inside], ward)
-    return _as_multi(clipped)
-
-
-def _within(counts: np.ndarray) -> np.ndarray:
-    total = int(counts.sum())
-    starts = np.repeat(np.cumsum(counts) - counts, counts)
-    return np.arange(total) - starts
-
-
-def _as_multi(geoms: np.ndarray) -> np.ndarray:
-    """Polygonal parts only (clipping can leave touching lines or points), one MultiPolygon each."""
-    parts, owner = shapely.get_parts(geoms, return_index=True)
-    keep = shapely.get_type_id(parts) == 3
-    if len(np.unique(owner[keep])) != len(geoms):
-        raise RuntimeError("a neighbourhood group lost all its area when clipped to the ward")
-    return shapely.multipolygons(parts[keep], indices=owner[keep])
+__all__ = ["GROUP_MAX", "GROUP_MIN", "assign_groups", "group_polygons", "split_sizes"]

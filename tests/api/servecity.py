@@ -222,11 +222,10 @@ def _household_levels(city: ServeCity, rng: np.random.Generator) -> pd.DataFrame
             "ward_id": hh["ward_id"],
             "group_id": hh["group_id"],
             "level": level,
-            "profile": "riskmap-household",
-            "profile_version": "test",
-            "flags": np.where(level == 4, "f0;elderly_unvaccinated", ""),
-            "metrics": '{"members": 3}',
-            "reasons": "[]",
+            "members": np.full(len(hh), 3, dtype=np.int16),
+            "flag_f0": level == 4,
+            "flag_elderly_unvaccinated": level == 4,
+            "reasons": np.where(level == 4, 1, 0),
         }
     )
 

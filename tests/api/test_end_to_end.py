@@ -70,12 +70,14 @@ def test_served_over_http(scored_store: EmbeddedStore, live_server) -> None:
         assert fc.status_code == 200 and fc.headers["content-type"].startswith("application/geo+json")
         features = fc.json()["features"]
         assert len(features) == 168
+        # wards with no households in the mini city: the explicit unknown (level 0, known false)
         assert {f["properties"]["level"] for f in features} == {0, 1, 3}
+        assert all(f["properties"]["known"] is (f["properties"]["level"] != 0) for f in features)
         assert http.get("/v1/geojson/wards", headers={"If-None-Match": fc.headers["etag"]}).status_code == 304
         page = http.get("/map")
-        assert page.status_code == 200 and "/static/vendor/leaflet/leaflet.js" in page.text
+        assert page.status_code == 200 and "/static/vendor/maplibre-gl/maplibre-gl.js" in page.text
         assert "cdn" not in page.text.lower()
-        assert http.get("/static/vendor/leaflet/leaflet.js").status_code == 200
+        assert http.get("/static/vendor/maplibre-gl/maplibre-gl.js").status_code == 200
         assert http.get("/static/app/map.js").status_code == 200
 
 

@@ -384,30 +384,3 @@ def test_cli_tiles_prepare_knows_when_map_units_are_current(city_store, monkeypa
     monkeypatch.setenv("RISKMAP_STORE_PATH", str(store.path))
     result = CliRunner().invoke(cli, ["tiles", "prepare"])
     assert result.exit_code == 0 and "up to date" in result.output, result.output
-
-
-def test_typed_household_rows_read_like_text_ones() -> None:
-    """The scoring's household table may carry typed flag_* columns and counts instead of text: serving
-    reads both (flags in one order, counts as metrics, the reasons bit mask as step numbers)."""
-    import datetime as dt
-
-    import pandas as pd
-
-    from api.answers import answer
-    from api.snapshot import household_flags
-    from risk.store import SnapshotInfo
-
-    typed = pd.DataFrame(
-        {"household_id": [1, 2], "level": [3, 1], "flag_f0": [True, False], "flag_booster_due": [True, None]}
-    )
-    assert household_flags(typed).tolist() == ["f0;booster_due", None]
-    text = pd.DataFrame({"household_id": [1, 2], "level": [3, 1], "flags": ["f0;booster_due", ""]})
-    assert household_flags(text).tolist() == ["f0;booster_due", None]
-    info = SnapshotInfo(dt.datetime(2021, 10, 24, tzinfo=dt.UTC), "moh-4800", "1", 0, snapshot_id=9)
-    row = {"household_id": 1, "level": 3, "flag_f0": True, "flag_support": False, "members": 4, "reasons": 5}
-    a = answer({**row, "unit_type": "household"}, info, None, unit_id="tok")
-    assert (
-        a["flags"] == ["f0"]
-        and a["metrics"] == {"members": 4}
-        and a["reason_codes"] == [{"step": 0}, {"step": 2}]
-    )

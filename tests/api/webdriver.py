@@ -2,7 +2,8 @@
 
 Enough for the style test: open a page in headless Chromium, wait for a condition in the page, take a
 screenshot. Chromium gets the flags riskmap's tests always use (no network beyond loopback) plus
-SwiftShader, so WebGL (MapLibre) renders without a GPU.
+SwiftShader, so WebGL (MapLibre) renders without a GPU. `OFFLINE` cuts the network off: every host but
+the loopback goes to a closed proxy port, and names do not resolve.
 """
 
 from __future__ import annotations
@@ -33,11 +34,18 @@ CHROMIUM_FLAGS = [
     "--window-size=800,600",
 ]
 
+# Nothing leaves the machine: Chromium bypasses a proxy for loopback addresses only.
+OFFLINE = (
+    "--proxy-server=http://127.0.0.1:9",
+    "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE localhost, EXCLUDE 127.0.0.1",
+)
+
 
 class Browser:
-    def __init__(self, chromium: str, driver: str | None = None) -> None:
+    def __init__(self, chromium: str, driver: str | None = None, args: tuple[str, ...] = ()) -> None:
         self.driver = driver or shutil.which("chromedriver") or "/usr/bin/chromedriver"
         self.chromium = chromium
+        self.args = list(args)
         self.profile = tempfile.mkdtemp(prefix="riskmap-chromium-")
 
     def __enter__(self) -> Browser:
@@ -64,7 +72,7 @@ class Browser:
                     "browserName": "chrome",
                     "goog:chromeOptions": {
                         "binary": self.chromium,
-                        "args": [*CHROMIUM_FLAGS, f"--user-data-dir={self.profile}"],
+                        "args": [*CHROMIUM_FLAGS, *self.args, f"--user-data-dir={self.profile}"],
                     },
                 }
             }
@@ -96,6 +104,12 @@ class Browser:
                 return value
             time.sleep(0.2)
         raise TimeoutError(f"page never satisfied: {script}")
+
+    def click(self, css: str) -> None:
+        """A real pointer click at the centre of the first element matching a CSS selector."""
+        found = self._cmd("POST", "/element", {"using": "css selector", "value": css})
+        element = next(iter(found.values()))
+        self._cmd("POST", f"/element/{element}/click", {})
 
     def screenshot(self) -> bytes:
         return base64.b64decode(self._cmd("GET", "/screenshot"))

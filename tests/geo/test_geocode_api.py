@@ -11,6 +11,7 @@ from fastapi.testclient import TestClient
 
 from api.routers import ROUTERS
 from api.routers import geocode as geocode_router
+from api.security import Principal, authenticate
 
 
 def _app(store: object) -> FastAPI:
@@ -20,6 +21,8 @@ def _app(store: object) -> FastAPI:
     app = FastAPI()
     app.state.store = store
     app.include_router(geocode_router.router)
+    # geocoding is for authenticated callers (permission GEOCODE): call as an app
+    app.dependency_overrides[authenticate] = lambda: Principal("test-app", frozenset({"app"}), via="test")
     return app
 
 

@@ -1,6 +1,7 @@
 import tomllib
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from risk.ingest.errors import IngestError
@@ -81,3 +82,18 @@ def test_missing_required_column_names_file_and_column(tmp_path: Path, mapping: 
     with pytest.raises(IngestError, match=r"bad.csv.*column 'event_date'.*Ngày tiêm"):
         ingest_file(store, f, mapping)
     assert store.count("records") == 0 and not store.list_batches()
+
+
+def test_compaction_keeps_rows_and_merges_segments(tmp_path: Path, mapping: SourceMapping) -> None:
+    store = EmbeddedStore(tmp_path / "store")
+    for i in range(9):
+        f = tmp_path / f"w{i}.csv"
+        f.write_text(
+            FEED.replace("Võ E", f"Võ E{i}") + f"Đỗ F{i},1960,,02/09/2021,AZ,1,,\n", encoding="utf-8"
+        )
+        ingest_file(store, f, mapping)
+    before = store.read_table("records").sort_values("record_id").reset_index(drop=True)
+    assert store.compact("records") == 9
+    after = store.read_table("records").sort_values("record_id").reset_index(drop=True)
+    pd.testing.assert_frame_equal(before, after)
+    assert store.compact("records") == 0  # one segment left: nothing to merge

@@ -114,7 +114,9 @@ def test_every_level_explains_itself_in_both_languages(moh4800) -> None:
     )
     vi, en = (moh4800.explain(out["reasons"].iloc[0], lang) for lang in ("vi", "en"))
     assert vi[0].startswith("C1: 72.6 ca mắc mới") and en[0].startswith("C1: 72.6 new community cases")
-    assert len(vi) == len(en) == 3
+    assert len(vi) == len(en) == 4
+    # C3 (treatment capacity) is a unit input: when it is not supplied the reasons say so.
+    assert "not supplied" in en[3] and "chưa có dữ liệu" in vi[3]
 
 
 def test_province_override_changes_a_threshold(moh4800) -> None:

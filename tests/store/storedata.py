@@ -41,6 +41,7 @@ I8 = [0, -128, 127, None, 3]
 F64 = [0.1 + 0.2, None, -0.0, 1e300, -1e-300, 2.5]
 F32 = [0.7, None, 3.4e38, 1e-30, -1.5]
 BOOLS = [True, False, None]
+BYTES = [b"", None, b"\x00\xff\\x", bytes(range(256)), b'\n\r,"']
 DATES = [dt.date(2021, 8, 1), None, dt.date(1, 1, 1), dt.date(9999, 12, 31), dt.date(1969, 12, 31)]
 TIMES = [
     dt.datetime(2021, 8, 1, 7, 30, 1, 123456, tzinfo=dt.UTC),
@@ -98,6 +99,8 @@ def _column(t: TableSpec, f: pa.Field, n: int, shift: int) -> Any:
         return pd.array(_cycle(DATES, n, shift), dtype=object)
     if pa.types.is_timestamp(typ):
         return pd.array(_cycle(TIMES, n, shift), dtype=object)
+    if pa.types.is_binary(typ):
+        return pd.array(_cycle(BYTES, n, shift), dtype=object)
     raise AssertionError(f"no sample values for {typ} (column {t.name}.{f.name}); add some here")
 
 

@@ -1,5 +1,5 @@
--- 0003: what serving needs (issue 6): household points for tiles, the polygons the map draws, and
--- household levels as their own snapshot table.
+-- 0004: what serving needs (issue 6): household points for tiles and the polygons the map draws
+-- (household levels are issue 5's typed table, 0003).
 --
 -- households get a generated Web Mercator point (spherical Mercator written out, NULL outside its range)
 -- with a GiST index, so household tiles need no per-request projection.
@@ -36,22 +36,3 @@ CREATE INDEX map_units_geom_3857_group_15 ON map_units USING gist (geom_3857) WH
 CREATE INDEX map_units_geom_3857_h3_8 ON map_units USING gist (geom_3857) WHERE unit_type = 'h3_8';
 CREATE INDEX map_units_geom_3857_h3_9 ON map_units USING gist (geom_3857) WHERE unit_type = 'h3_9';
 CREATE INDEX map_units_geom_3857_h3_10 ON map_units USING gist (geom_3857) WHERE unit_type = 'h3_10';
-
-CREATE TABLE household_levels (
-    snapshot_id bigint NOT NULL,
-    household_id bigint,
-    ward_id text COLLATE "C",
-    group_id text COLLATE "C",
-    level smallint,
-    profile text COLLATE "C",
-    profile_version text COLLATE "C",
-    flags text COLLATE "C",
-    metrics text COLLATE "C",
-    reasons text COLLATE "C",
-    pending_level smallint,
-    pending_effective_at timestamp with time zone
-) PARTITION BY LIST (snapshot_id);
-CREATE INDEX household_levels_snapshot_id_household_id ON household_levels (snapshot_id, household_id);
-CREATE INDEX household_levels_snapshot_id_ward_id ON household_levels (snapshot_id, ward_id);
-CREATE TRIGGER household_levels_immutable BEFORE UPDATE OR DELETE ON household_levels
-    FOR EACH ROW EXECUTE FUNCTION snapshot_rows_are_immutable();

@@ -1,0 +1,272 @@
+"""Probabilistic linkage of records to persons: blocking, comparison, Fellegi–Sunter weights, decision.
+
+Candidates come from several blocking keys (a pair needs to share only one): the identity number, the
+phone, the address point, folded name + birth year, family + given name + birth date, folded name +
+ward. A key shared by more than `MAX_BLOCK` persons blocks nothing (it would only add noise and time).
+
+Decision per record, over its candidates:
+* a candidate is *eligible* only with corroborated identity, never on the name alone: an exact ID (or
+  one digit off, for CCCDs) with the name or birth date agreeing, or a close name and a compatible birth
+  date plus a third signal (address, phone or ID);
+* the best eligible candidate is linked when its match probability is ≥ `LINK_P` and its weight beats
+  the runner-up's by `MARGIN` bits (two people of one household with the same name never share a link);
+* with probability ≥ `REVIEW_P` but not clear enough, the record goes to the review list with its top
+  candidates and stays unlinked;
+* otherwise it belongs to nobody known (a new person, see `risk.link.cluster`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from geo.gazetteer import province_codes
+from risk.link.compare import FIELDS, compare, name_parts
+from risk.link.model import Model, estimate
+
+MAX_BLOCK = 50
+LINK_P = 0.999
+REVIEW_P = 0.5
+MARGIN = 6.0
+RANDOM_PAIRS = 200_000
+ATTRS = (
+    "name_key",
+    "family",
+    "given",
+    "birth_date",
+    "birth_precision",
+    "birth_year",
+    "sex",
+    "id_number",
+    "phone",
+    "point_id",
+    "ward_id",
+)
+
+
+def prepare(frame: pd.DataFrame) -> dict[str, np.ndarray]:
+    """Attribute arrays in the form `compare` wants, for records or persons."""
+    fam, giv = name_parts(frame["name_key"])
+    point = frame["point_id"] if "point_id" in frame else pd.Series(pd.NA, index=frame.index)
+    return {
+        "name_key": frame["name_key"].fillna("").astype(str).to_numpy(dtype=object),
+        "family": fam,
+        "given": giv,
+        "birth_date": pd.to_datetime(frame["birth_date"]).to_numpy(dtype="datetime64[D]"),
+        "birth_precision": frame["birth_precision"].fillna("").astype(str).to_numpy(dtype=object)
+        if "birth_precision" in frame
+        else np.where(frame["birth_date"].notna(), "day", "").astype(object),
+        "birth_year": pd.to_numeric(frame["birth_year"], errors="coerce").to_numpy(dtype=float),
+        "sex": frame["sex"].fillna("").astype(str).to_numpy(dtype=object),
+        "id_number": frame["id_number"].fillna("").astype(str).to_numpy(dtype=object),
+        "phone": frame["phone"].fillna("").astype(str).to_numpy(dtype=object),
+        "point_id": pd.to_numeric(point, errors="coerce").fillna(-1).to_numpy(dtype=np.int64),
+        "ward_id": frame["ward_id"].fillna("").astype(str).to_numpy(dtype=object),
+        "province": (
+            frame["province"]
+            if "province" in frame
+            else pd.Series(province_codes(frame["ward_id"].to_numpy()))
+        )
+        .fillna("")
+        .astype(str)
+        .to_numpy(dtype=object),
+    }
+
+
+def _keys(a: dict[str, np.ndarray], by_province: bool = False) -> dict[str, np.ndarray]:
+    """Blocking keys ('' = no key). `by_province`: the name keys hold within a province only (see
+    `candidates`); the identity number, phone and address point block across the country."""
+    n = len(a["name_key"])
+    year = np.where(np.isnan(a["birth_year"]), -1, a["birth_year"]).astype(np.int64).astype(str)
+    has_year = ~np.isnan(a["birth_year"])
+    name = a["name_key"]
+    dob = np.where(a["birth_precision"] == "day", a["birth_date"].astype(str), "")
+    out = {
+        "id": a["id_number"],
+        "phone": a["phone"],
+        "point": np.where(a["point_id"] >= 0, a["point_id"].astype(str), ""),
+        "name_year": np.where((name != "") & has_year, name + "|" + year, ""),
+        "fg_dob": np.where((a["given"] != "") & (dob != ""), a["family"] + "|" + a["given"] + "|" + dob, ""),
+        "name_ward": np.where((name != "") & (a["ward_id"] != ""), name + "|" + a["ward_id"], ""),
+    }
+    if by_province:
+        prov = a["province"]
+        for k in ("name_year", "fg_dob", "name_ward"):
+            out[k] = np.where((out[k] != "") & (prov != ""), out[k] + "|" + prov, "")
+    return {k: np.asarray(v, dtype=object) if len(v) == n else v for k, v in out.items()}
+
+
+def provinces_of(*frames: dict[str, np.ndarray]) -> set[str]:
+    return {p for a in frames for p in np.unique(a["province"]).tolist() if p}
+
+
+def candidates(
+    recs: dict[str, np.ndarray],
+    people: dict[str, np.ndarray],
+    extra_person_ids: pd.DataFrame | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """(record index, person index) pairs sharing at least one blocking key, without repeats.
+
+    With persons of more than one province, the name keys are scoped by province: names and birth dates
+    repeat across a country, so national name blocks would grow with it (and hit `MAX_BLOCK`, blocking
+    nothing); scoped, a record's candidates stay as many whatever the number of provinces, and pairs grow
+    linearly with records (`benchmarks/blocking.py`). A record in another province than its person is
+    still found by ID, phone or address point; one without a province gets no name candidates then. With
+    one province (a city) the keys are exactly the unscoped ones."""
+    scoped = len(provinces_of(recs, people)) > 1
+    rk, pk = _keys(recs, scoped), _keys(people, scoped)
+    n_p = len(people["name_key"])
+    parts: list[np.ndarray] = []
+    for key in rk:
+        pkey = pd.Series(pk[key])
+        if key == "id" and extra_person_ids is not None and len(extra_person_ids):
+            pkey = pd.concat([pkey, extra_person_ids["id_number"]], ignore_index=True)
+            pidx = np.concatenate([np.arange(n_p), extra_person_ids["person_idx"].to_numpy(np.int64)])
+        else:
+            pidx = np.arange(n_p)
+        valid = (pkey != "").to_numpy()
+        pf = pd.DataFrame({"k": pkey.to_numpy()[valid], "p": pidx[valid]}).drop_duplicates()
+        size = pf.groupby("k")["p"].transform("size")
+        pf = pf[size.to_numpy() <= MAX_BLOCK]
+        rkey = rk[key]
+        rv = rkey != ""
+        rf = pd.DataFrame({"k": rkey[rv], "r": np.flatnonzero(rv)})
+        j = rf.merge(pf, on="k", how="inner")
+        parts.append(j["r"].to_numpy(np.int64) * n_p + j["p"].to_numpy(np.int64))
+    if not parts:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    code = np.unique(np.concatenate(parts))
+    return code // n_p, code % n_p
+
+
+def _take(a: dict[str, np.ndarray], idx: np.ndarray) -> dict[str, np.ndarray]:
+    return {k: v[idx] for k, v in a.items()}
+
+
+def random_levels(
+    recs: dict[str, np.ndarray], people: dict[str, np.ndarray], n: int, seed: int = 7
+) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    ri = rng.integers(0, len(recs["name_key"]), n)
+    pi = rng.integers(0, len(people["name_key"]), n)
+    return compare(_take(recs, ri), _take(people, pi))
+
+
+def eligible(lv: dict[str, np.ndarray]) -> np.ndarray:
+    """Pairs whose identity is corroborated beyond the name (see the module docstring)."""
+    name_close = (lv["name"] >= 0) & (lv["name"] <= 2)
+    dob_ok = (lv["dob"] >= 0) & (lv["dob"] <= 3)
+    id_exact = lv["id"] == 0
+    id_typo = lv["id"] == 1
+    third = ((lv["place"] >= 0) & (lv["place"] <= 1)) | (lv["phone"] == 0) | id_exact | id_typo
+    return (
+        (id_exact & (name_close | dob_ok))
+        | (id_typo & name_close & dob_ok)
+        | (name_close & dob_ok & third & (lv["id"] != 2))
+    )
+
+
+@dataclass
+class Scored:
+    """Candidate pairs with their levels, weights and probabilities, plus each record's decision."""
+
+    rec: np.ndarray
+    person: np.ndarray
+    levels: dict[str, np.ndarray]
+    weight: np.ndarray
+    probability: np.ndarray
+    ok: np.ndarray  # eligible
+
+
+@dataclass
+class Decision:
+    linked_rec: np.ndarray
+    linked_person: np.ndarray
+    linked_weight: np.ndarray
+    linked_probability: np.ndarray
+    linked_method: np.ndarray
+    review: pd.DataFrame  # rec, person, weight, probability, rank
+    unmatched: np.ndarray  # record indices with no eligible candidate worth a review
+
+
+def score(
+    recs: dict[str, np.ndarray],
+    people: dict[str, np.ndarray],
+    model: Model | None = None,
+    *,
+    extra_person_ids: pd.DataFrame | None = None,
+    person_names: pd.Series | None = None,
+) -> tuple[Scored, Model]:
+    ri, pi = candidates(recs, people, extra_person_ids)
+    lv = compare(_take(recs, ri), _take(people, pi))
+    if model is None:
+        rand = random_levels(recs, people, RANDOM_PAIRS)
+        model = estimate(
+            lv, rand, person_names if person_names is not None else pd.Series(people["name_key"])
+        )
+        per_record = len(ri) / max(len(np.unique(ri)), 1)
+        model.prior = float(min(0.5, 1.0 / max(per_record, 1.0)))
+    w = model.weights(lv, recs["name_key"][ri])
+    # An exact ID that is a CCCD carries more than a generic "exact": it names one person.
+    return Scored(ri, pi, lv, w, model.probability(w), eligible(lv)), model
+
+
+def decide(s: Scored, n_records: int) -> Decision:
+    """Best eligible candidate per record; link, review or unmatched (see the module docstring)."""
+    order = np.lexsort((-s.weight, s.rec))
+    rec, per, w, p, ok = s.rec[order], s.person[order], s.weight[order], s.probability[order], s.ok[order]
+    idlv = s.levels["id"][order]
+    # best eligible per record
+    e = np.flatnonzero(ok)
+    first_e = e[np.r_[True, rec[e][1:] != rec[e][:-1]]] if len(e) else e
+    # runner-up: the best *other* candidate that is eligible (an ineligible one cannot be confused)
+    second_w = np.full(len(first_e), -np.inf)
+    if len(e):
+        nxt = e[np.r_[rec[e][1:] == rec[e][:-1], False]]  # eligible entries followed by same record
+        # position of the second eligible per record = element after the first within e
+        pos = np.searchsorted(e, first_e)
+        has2 = (pos + 1 < len(e)) & (rec[e[np.minimum(pos + 1, len(e) - 1)]] == rec[first_e])
+        second_w[has2] = w[e[pos[has2] + 1]]
+        del nxt
+    best_w, best_p = w[first_e], p[first_e]
+    clear = (best_p >= LINK_P) & (best_w - second_w >= MARGIN)
+    link = first_e[clear]
+    method = np.where(idlv[link] == 0, "id", "probabilistic").astype(object)
+    unsure = first_e[~clear & (best_p >= REVIEW_P)]
+    # review: the record's top three eligible candidates
+    rv_recs = rec[unsure]
+    in_rev = np.isin(rec, rv_recs) & ok
+    ridx = np.flatnonzero(in_rev)
+    rank = np.zeros(len(ridx), dtype=np.int64)
+    if len(ridx):
+        starts = np.r_[True, rec[ridx][1:] != rec[ridx][:-1]]
+        grp = np.cumsum(starts) - 1
+        first_pos = np.flatnonzero(starts)
+        rank = np.arange(len(ridx)) - first_pos[grp]
+    keep = rank < 3
+    review = pd.DataFrame(
+        {
+            "rec": rec[ridx][keep],
+            "person": per[ridx][keep],
+            "weight": w[ridx][keep],
+            "probability": p[ridx][keep],
+            "rank": rank[keep] + 1,
+        }
+    )
+    decided = np.zeros(n_records, dtype=bool)
+    decided[rec[link]] = True
+    decided[rv_recs] = True
+    return Decision(
+        linked_rec=rec[link],
+        linked_person=per[link],
+        linked_weight=w[link],
+        linked_probability=p[link],
+        linked_method=method,
+        review=review,
+        unmatched=np.flatnonzero(~decided),
+    )
+
+
+__all__ = ["ATTRS", "FIELDS", "Decision", "Scored", "candidates", "decide", "prepare", "score"]

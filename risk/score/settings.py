@@ -1,0 +1,71 @@
+"""Scoring settings (environment variables prefixed RISKMAP_SCORE_)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ScoreSettings(BaseSettings):
+    """Environment variables prefixed RISKMAP_SCORE_."""
+
+    model_config = SettingsConfigDict(env_prefix="RISKMAP_SCORE_", extra="ignore")
+
+    profiles_dir: Path | None = Field(
+        default=None, description="folder of profile TOML files that add to or replace the shipped ones"
+    )
+    inputs: Path | None = Field(
+        default=None,
+        description="CSV of unit inputs the feeds do not carry (treatment or response capacity, patients "
+        "needing oxygen, deaths, clusters in hard-to-control settings): unit_id, metric, value, "
+        "valid_from, valid_to, source",
+    )
+    min_population: int = Field(
+        default=100, ge=1, description="below this many residents a sub-ward unit is 'insufficient data'"
+    )
+    cell_resolutions: list[int] = Field(default=[8, 9, 10], description="H3 resolutions scored")
+    hotspot_alpha: float = Field(default=0.05, gt=0, lt=1, description="false-discovery rate of hot spots")
+    hotspot_permutations: int = Field(
+        default=0, ge=0, description="Gi* permutations (0: analytical z-scores, no numba warm-up)"
+    )
+    household_profile: str = Field(default="riskmap-household")
+    cell_profile: str = Field(default="riskmap-cell")
+    model_threads: int = Field(default=1, ge=1, description="threads for fitting and applying the model")
+    model: str = Field(
+        default="latest", description="model version to apply ('latest', 'none' or a version string)"
+    )
+
+
+@lru_cache(maxsize=1)
+def score_settings() -> ScoreSettings:
+    return ScoreSettings()
+
+
+class ScaleSettings(BaseSettings):
+    """Environment variables prefixed RISKMAP_SCALE_: scoring partition by partition, on Dask or here."""
+
+    model_config = SettingsConfigDict(env_prefix="RISKMAP_SCALE_", extra="ignore")
+
+    scheduler: str | None = Field(
+        default=None,
+        description="dask.distributed scheduler address (tcp://host:8786); empty: partitions run in-process",
+    )
+    partition_resolution: int = Field(
+        default=5,
+        ge=0,
+        le=7,
+        description="one city is split by the H3 parent cells of its households at this resolution",
+    )
+    reload_partitions: bool = Field(
+        default=True,
+        description="a worker loads a partition again for its household rows instead of holding it between "
+        "the two passes (memory bounded by one partition, not by all the worker's partitions)",
+    )
+
+
+@lru_cache(maxsize=1)
+def scale_settings() -> ScaleSettings:
+    return ScaleSettings()
