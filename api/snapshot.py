@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import gc
 import logging
 import threading
 import time
@@ -366,6 +367,15 @@ def apply_delta(view: SnapshotView, info: SnapshotInfo) -> SnapshotView:
     )
 
 
+def freeze_heap() -> None:
+    """Take every object alive now (above all a view just built) out of the garbage collector's
+    generations. Request garbage triggers full collections every few thousand requests, and each one
+    walked the whole view: 0.4–2 s with the full-scale city in memory, a stall of every request in
+    flight. Views hold no reference cycles (replacing one left 12 unreachable objects), so what is
+    frozen is freed by reference counting when the view is dropped; nothing leaks."""
+    gc.freeze()
+
+
 class SnapshotHolder:
     """Holds the current view; a background task swaps in newly published snapshots."""
 
@@ -426,6 +436,7 @@ class SnapshotHolder:
                     view = apply_delta(view, d)
                 how = "built" if len(chain) == 1 else f"built from {len(chain)} snapshots"
             self._view = view  # one reference assignment: readers see the old view or the new one
+            freeze_heap()
             log.info(
                 "serving snapshot %s (as of %s): %s in %.0f ms",
                 info.snapshot_id,
@@ -474,6 +485,7 @@ class SnapshotHolder:
                 self._past.move_to_end(sid)
                 return self._past[sid]
         view = build_view(self.store, info, self.mapdata(check=False))
+        freeze_heap()
         with self._past_lock:
             self._past[sid] = view
             while len(self._past) > max(self.past_views, 1):
