@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
+import os
 from collections.abc import AsyncIterator
+from typing import Any
 
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.middleware.gzip import GZipMiddleware
 from fastapi.responses import JSONResponse, Response
 
 from api.assets import mount_assets, warm_assets
+from api.gzip import GZip
+from api.hotpath import HotRoutes
 from api.routers import ROUTERS
 from api.routers.mappage import STATIC
 from api.settings import ApiSettings, api_settings
@@ -60,6 +64,7 @@ def create_app(store: Store | None = None, settings: ApiSettings | None = None) 
         loop = asyncio.get_running_loop()
         app.state.tiles.loop = loop  # from now on each new snapshot's first view is drawn ahead
         loop.run_in_executor(None, warm_assets, app)  # MapLibre's bundle compressed before it is asked for
+        gc.collect()  # start-up garbage goes now; the view the refresh builds is then frozen
         holder.refresh()  # serve at once if a snapshot exists
         holder.start()
         try:
@@ -78,12 +83,15 @@ def create_app(store: Store | None = None, settings: ApiSettings | None = None) 
         description=DESCRIPTION,
         lifespan=lifespan,
         openapi_tags=TAGS,
+        telemetry=None if opentelemetry_configured() else NO_TELEMETRY,
     )
     app.add_exception_handler(HTTPException, _http_error)
     app.state.settings = settings
     app.state.store = store
     app.state.snapshots = holder
     app.state.tiles = TileService(holder, settings)
+    # innermost: GET /v1/risk and /healthz go straight to their endpoints (api.hotpath)
+    app.add_middleware(HotRoutes)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,
@@ -93,13 +101,29 @@ def create_app(store: Store | None = None, settings: ApiSettings | None = None) 
             expose_headers=["ETag"],
         )
     # Answers under ~1 packet gain nothing from gzip; tiles and bulk files arrive compressed already.
-    app.add_middleware(GZipMiddleware, minimum_size=1400, compresslevel=6)
+    app.add_middleware(GZip, minimum_size=1400, compresslevel=6)
     for router in ROUTERS:
         app.include_router(router)
     app.mount("/static/app", CompressedStaticFiles(directory=STATIC), name="app-static")
     mount_assets(app)
     install_trust(app)  # authentication, limits, audit, metrics, JSON logs (api/trust)
     return app
+
+
+NO_TELEMETRY: dict[str, Any] = {"tracing": False, "metrics": False, "logs": False}
+_DEFERRED = {"ProxyTracerProvider", "_ProxyMeterProvider", "ProxyLoggerProvider"}
+
+
+def opentelemetry_configured() -> bool:
+    """Whether OpenTelemetry is set up (opentelemetry-instrument does it at start) or FastAPI is told to
+    set it up. FastAPI asks on every request otherwise, which cost a tenth of a hot request's time; riskmap's
+    own metrics and logs (Prometheus, JSON lines) do not depend on it."""
+    if os.getenv("FASTAPI_OTEL_AUTO_CONFIGURE", "").lower() == "true":
+        return True
+    from opentelemetry import _logs, metrics, trace
+
+    providers = (trace.get_tracer_provider(), metrics.get_meter_provider(), _logs.get_logger_provider())
+    return any(type(p).__name__ not in _DEFERRED for p in providers)
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:

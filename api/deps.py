@@ -10,7 +10,15 @@ from typing import Annotated, Any, Literal
 from fastapi import Depends, HTTPException, Query, Request
 from starlette.concurrency import run_in_threadpool
 
-from api.security import VIEW_AGGREGATE, VIEW_HOUSEHOLDS, VIEW_RISK, Principal, authenticate, require
+from api.security import (
+    PUBLIC,
+    VIEW_AGGREGATE,
+    VIEW_HOUSEHOLDS,
+    VIEW_RISK,
+    Principal,
+    authenticate,
+    require,
+)
 from api.settings import ApiSettings
 from api.snapshot import SnapshotHolder, SnapshotView
 from risk.store import Store
@@ -101,3 +109,11 @@ async def principal_of(request: Request) -> Principal:
         raise RuntimeError("this authenticator has dependencies: the route must declare it with Depends")
     result = fn(request) if style == "request" else fn()
     return await result if inspect.isawaitable(result) else result
+
+
+def check_permission(principal: Principal, permission: str) -> None:
+    """What `api.security.require` does, inside a handler (401 for the public, 403 for other roles)."""
+    if not principal.can(permission):
+        if principal is PUBLIC or principal.subject == "public":
+            raise HTTPException(401, detail="authentication required", headers={"WWW-Authenticate": "Bearer"})
+        raise HTTPException(403, detail=f"role(s) {sorted(principal.roles)} may not {permission}")

@@ -16,13 +16,14 @@ from api.routers import (
     units,
 )
 
+# Requests are matched route by route, in this order: the hot ones (the risk endpoint, tiles) come first.
 ROUTERS = [
     health.router,
     risk.router,
+    tiles.router,
     units.router,
     geojson.router,
     bulk.router,
-    tiles.router,
     snapshots.router,
     mappage.router,
     geocode.router,

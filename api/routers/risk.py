@@ -23,13 +23,14 @@ from api.deps import (
     AsOfQuery,
     HouseholdViewer,
     RiskViewer,
+    check_permission,
     direct_authentication,
     principal_of,
     view_as_of,
 )
+from api.hotpath import hot
 from api.privacy import TokenError, household_tokens, sees_small_areas
 from api.security import (
-    PUBLIC,
     VIEW_HOUSEHOLDS,
     VIEW_PERSONAL,
     VIEW_RISK,
@@ -302,6 +303,7 @@ RISK_ROUTE: dict[str, Any] = dict(
 )
 
 
+@hot
 @declares(VIEW_RISK)
 async def risk_at(request: Request) -> Response:
     # The hot path: parameters are read by hand (documented in RISK_PARAMETERS) rather than through
@@ -374,14 +376,6 @@ async def _by_address(
     geocode = {k: found.get(k) for k in ("tier", "confidence", "normal", "ward_id", "flags")}
     query = {"address": address, "geocode": geocode}
     return _respond(splice(body, b"query", orjson.dumps(query, default=str)), view, not sees_small)
-
-
-def check_permission(principal: Principal, permission: str) -> None:
-    """What `api.security.require` does, inside a handler (401 for the public, 403 for other roles)."""
-    if not principal.can(permission):
-        if principal is PUBLIC or principal.subject == "public":
-            raise HTTPException(401, detail="authentication required", headers={"WWW-Authenticate": "Bearer"})
-        raise HTTPException(403, detail=f"role(s) {sorted(principal.roles)} may not {permission}")
 
 
 def _household_access(principal: Principal) -> None:

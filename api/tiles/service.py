@@ -21,6 +21,7 @@ import gzip
 import hashlib
 import logging
 import time
+from functools import lru_cache
 
 from fastapi import HTTPException, Request, Response
 from starlette.concurrency import run_in_threadpool
@@ -148,8 +149,12 @@ def check_access(spec: LayerSpec, principal: Principal, view: SnapshotView, z: i
 
 
 def etag_of(view: SnapshotView, audience_key: str) -> str:
-    geometry = hashlib.sha256(repr(view.map.fingerprint).encode()).hexdigest()[:8]
-    return f'W/"s{view.snapshot_id}-{geometry}-{audience_key}"'
+    return f'W/"s{view.snapshot_id}-{_geometry_tag(view.map.fingerprint)}-{audience_key}"'
+
+
+@lru_cache(maxsize=8)
+def _geometry_tag(fingerprint: tuple[object, ...]) -> str:
+    return hashlib.sha256(repr(fingerprint).encode()).hexdigest()[:8]
 
 
 def not_modified(request: Request, etag: str) -> bool:

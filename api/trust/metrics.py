@@ -52,6 +52,7 @@ class Metrics:
         self.rejected = Counter(
             "riskmap_http_rejected", "requests refused before routing", ["reason"], registry=self.registry
         )
+        self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
         self._batches: dict[str, float] = {}
         self._batches_at = 0.0
         self._stop = threading.Event()
@@ -59,8 +60,17 @@ class Metrics:
         self.registry.register(self)
 
     def observe(self, method: str, route: str, status: int, seconds: float) -> None:
-        self.requests.labels(method, route, str(status)).inc()
-        self.latency.labels(method, route).observe(seconds)
+        # the labelled children are looked up once per (method, route, status): `labels()` validates
+        # and locks on every call, which costs more than counting
+        key = (method, route, status)
+        children = self._children.get(key)
+        if children is None:
+            children = self._children[key] = (
+                self.requests.labels(method, route, str(status)),
+                self.latency.labels(method, route),
+            )
+        children[0].inc()
+        children[1].observe(seconds)
 
     def collect(self) -> Any:
         """The figures read at scrape time (prometheus_client custom collector)."""

@@ -16,9 +16,10 @@ Pure ASGI (no BaseHTTPMiddleware): it adds microseconds, not a task per request.
 from __future__ import annotations
 
 import logging
+import os
+import random
 import re
 import time
-import uuid
 from typing import Any
 
 import orjson
@@ -26,6 +27,8 @@ import orjson
 log = logging.getLogger("riskmap.access")
 errors = logging.getLogger("riskmap.errors")
 _REQUEST_ID = re.compile(rb"^[A-Za-z0-9._-]{1,64}$")
+_ids = random.Random()  # seeded from the OS per process; request ids need to be unique, not secret
+os.register_at_fork(after_in_child=_ids.seed)  # forked workers must not repeat their parent's ids
 
 
 class TrustMiddleware:
@@ -45,7 +48,7 @@ class TrustMiddleware:
         t0 = time.perf_counter()
         headers = dict(scope.get("headers") or [])
         rid_raw = headers.get(b"x-request-id", b"")
-        rid = rid_raw.decode() if _REQUEST_ID.match(rid_raw) else uuid.uuid4().hex[:16]
+        rid = rid_raw.decode() if _REQUEST_ID.match(rid_raw) else f"{_ids.getrandbits(64):016x}"
         status = 0
         started = False
         replied = False  # this middleware answered (body too large): the app's own answer is dropped
@@ -144,12 +147,18 @@ class TrustMiddleware:
             client = scope.get("client")
             ip = client[0] if client else ""
             if self.s.access_log and log.isEnabledFor(logging.INFO):
-                log.info(
+                # the record is made here rather than by log.info(), which first walks the call stack
+                # for a file and line the access log has no use for
+                record = log.makeRecord(
+                    log.name,
+                    logging.INFO,
+                    __file__,
+                    0,
                     "%s %s %s",
-                    method,
-                    route,
-                    status,
-                    extra={
+                    (method, route, status),
+                    None,
+                    None,
+                    {
                         "request_id": rid,
                         "method": method,
                         "path": scope.get("path"),
@@ -160,6 +169,7 @@ class TrustMiddleware:
                         "ip": ip,
                     },
                 )
+                log.handle(record)
             audited = state.get("audit")
             if audited is not None and self.audit is not None:
                 action, who = audited

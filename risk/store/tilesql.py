@@ -29,7 +29,8 @@ from risk.store.tables import HOUSEHOLD_FLAGS
 SMALL_AREA_TYPES = ("group", "h3_8", "h3_9", "h3_10")
 H3_TYPES = ("h3_8", "h3_9", "h3_10")
 GENERALISED = ("ward", "group")  # unit types with outlines per zoom band (map_units.detail)
-HOTSPOT = "(l.metrics::json ->> 'hotspot') = 'true'"
+# the scoring writes hotspot = 1 (hot), -1 (cold), 0 in a cell's metrics; true is read too
+HOTSPOT = "(l.metrics::json ->> 'hotspot') IN ('true', '1', '1.0')"
 
 
 @dataclass(frozen=True)
