@@ -12,7 +12,10 @@ headline, since new cases are rare; calibration is reported as the Brier score a
 from __future__ import annotations
 
 import datetime as dt
+import itertools
+import threading
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -36,6 +39,14 @@ from risk.score.compute import CELL_TYPES, Geography, ScoreConfig, ScoreRun
 from risk.score.inputs import ScoreInputs, date_of, day_of
 
 KINDS = ("household", "cell")
+# Rows per prediction call (the model is compute-bound: chunks only spread it over threads).
+PREDICT_CHUNK = 131_072
+
+
+def score_threads() -> int:
+    from risk.score.settings import score_settings
+
+    return score_settings().threads
 
 
 def model_threads() -> int:
@@ -154,12 +165,53 @@ class FittedModel:
     metrics: dict[str, Any] = field(default_factory=dict)
 
     def predict(self, X: pd.DataFrame) -> np.ndarray:
+        return self.predict_async(X, threads=1).result()
+
+    def predict_async(self, X: pd.DataFrame, threads: int | None = None) -> Future[np.ndarray]:
+        """Probabilities computed in background threads (`threads`, default RISKMAP_SCORE_THREADS).
+
+        The rows are cut into chunks of `PREDICT_CHUNK`: each chunk's trees run in compiled code without
+        the GIL, so chunks run side by side and beside the caller's own work (4.2 M households: ~13 s of
+        CPU). Rows are independent: the result is the same as in one call.
+        """
         cols = list(self.features)
         values = (
             X.to_numpy(dtype=np.float32) if list(X.columns) == cols else X[cols].to_numpy(dtype=np.float32)
         )
-        with threadpool_limits(limits=model_threads()):
-            return self.estimator.predict_proba(values)[:, 1]
+        n = len(values)
+        if threads is None:
+            threads = score_threads()
+        out = np.empty(n, dtype=np.float64)
+        bounds = [*range(0, n, PREDICT_CHUNK), n]
+
+        def part(a: int, b: int) -> None:
+            with threadpool_limits(limits=model_threads(), user_api="openmp"):
+                out[a:b] = self.estimator.predict_proba(values[a:b])[:, 1]
+
+        done: Future[np.ndarray] = Future()
+        if n == 0:
+            done.set_result(out)
+            return done
+        pool = ThreadPoolExecutor(max_workers=max(1, min(threads, len(bounds) - 1)))
+        parts = [pool.submit(part, a, b) for a, b in itertools.pairwise(bounds)]
+        pool.shutdown(wait=False)
+
+        lock = threading.Lock()
+
+        def finished(_: Future[None]) -> None:
+            with lock:
+                if done.done() or not all(p.done() for p in parts):
+                    return
+                done.set_running_or_notify_cancel()
+                errors = [p.exception() for p in parts if p.exception() is not None]
+                if errors:
+                    done.set_exception(errors[0])
+                else:
+                    done.set_result(out)
+
+        for p in parts:
+            p.add_done_callback(finished)
+        return done
 
 
 def fit(train: Dataset, calibration: Dataset, params: dict[str, Any] | None = None) -> FittedModel:

@@ -136,6 +136,8 @@ def compute(
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     run = ScoreRun(inputs, day_of(as_of), config, geo)
+    if "household" in config.unit_types:
+        run.start_household_model()  # beside the unit levels, on the other core
     levels = run.level_rows()
     timings["units"] = time.perf_counter() - t0
     households = None

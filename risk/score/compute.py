@@ -162,6 +162,7 @@ class ScoreRun:
         self._counts: dict[str, pd.DataFrame] = {}
         self._hot: dict[str, Hotspots] = {}
         self.priors: dict[tuple[str, str], Any] = {}  # (unit type, window) → Smoothed (incremental updates)
+        self._predictions: dict[str, Any] = {}  # kind → Future of model probabilities (started early)
         # Unit sets depend on the households only: runs of several days over the same inputs share them.
         self.shared = shared if shared is not None else {}
 
@@ -401,7 +402,23 @@ class ScoreRun:
         models = self.config.models
         if models is None:
             return None
+        pending = self._predictions.pop(kind, None)
+        if pending is not None:
+            return pending.result().astype(np.float32)
         return models.predict(self, kind)
+
+    def start_household_model(self) -> None:
+        """Start applying the model to every household in background threads, to run beside the unit
+        levels (millions of households: the largest single step of a full run); the household metrics
+        then wait for it. Same probabilities as computed in line."""
+        models = self.config.models
+        if models is None or "household" not in self.config.unit_types or "household" in self._predictions:
+            return
+        if "household_metrics" in self.__dict__:
+            return
+        pending = models.predict_async(self, "household")
+        if pending is not None:
+            self._predictions["household"] = pending
 
     # -- households --------------------------------------------------------------------------------------
 

@@ -15,6 +15,8 @@ bincounts); cases and contacts are sorted by (person, day).
 from __future__ import annotations
 
 import datetime as dt
+import itertools
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -108,12 +110,30 @@ def positions(values: np.ndarray, keys: np.ndarray, what: str) -> np.ndarray:
     v_bounds = np.searchsorted(vp[v_order], np.arange(n_parts + 1))
     k_sorted, v_sorted = keys[k_order], values[v_order]
     found = np.empty(len(values), dtype=np.int64)
-    for p in range(n_parts):  # per partition (1,024), not per row
-        k0, k1, v0, v1 = k_bounds[p], k_bounds[p + 1], v_bounds[p], v_bounds[p + 1]
-        found[v0:v1] = _lookup(v_sorted[v0:v1], k_sorted[k0:k1], what, k0)
+
+    def parts(lo: int, hi: int) -> None:
+        for p in range(lo, hi):  # per partition (1,024), not per row
+            k0, k1, v0, v1 = k_bounds[p], k_bounds[p + 1], v_bounds[p], v_bounds[p + 1]
+            found[v0:v1] = _lookup(v_sorted[v0:v1], k_sorted[k0:k1], what, k0)
+
+    # Arrow's lookups release the GIL: the partitions are shared out over threads
+    threads = _threads()
+    cuts = np.linspace(0, n_parts, threads + 1).astype(int)
+    if threads == 1:
+        parts(0, n_parts)
+    else:
+        with ThreadPoolExecutor(threads) as pool:
+            for f in [pool.submit(parts, a, b) for a, b in itertools.pairwise(cuts)]:
+                f.result()
     out = np.empty(len(values), dtype=np.int32)
     out[v_order] = np.where(found >= 0, k_order[np.maximum(found, 0)], -1)
     return out
+
+
+def _threads() -> int:
+    from risk.score.settings import score_settings
+
+    return score_settings().threads
 
 
 def _lookup(values: np.ndarray, keys: np.ndarray, what: str, offset: int) -> np.ndarray:
