@@ -210,16 +210,19 @@ class IncrementalScorer:
             code = units.hh_code[households]
             ok = code >= 0
             touched = np.unique(code[ok])
-            if len(touched) or unlinked.any():
+            if units.ward_code is not None and unlinked.any():  # wards, districts, the city: few units
                 add = np.zeros((len(units), len(COUNTS)))
                 np.add.at(add, code[ok], delta_hh[ok])
-                if units.ward_code is not None and unlinked.any():
-                    wc = units.ward_code
-                    okw = wc >= 0
-                    np.add.at(add, wc[okw], unlinked[okw])
-                    touched = np.union1d(touched, np.unique(wc[okw][unlinked[okw].any(axis=1)]))
+                wc = units.ward_code
+                okw = wc >= 0
+                np.add.at(add, wc[okw], unlinked[okw])
+                touched = np.union1d(touched, np.unique(wc[okw][unlinked[okw].any(axis=1)]))
                 if len(touched):
                     touched = self._refresh(unit_type, m, touched, add[touched])
+            elif len(touched):  # only the touched units' rows (not a zeroed matrix of 10^5 cells)
+                add = np.zeros((len(touched), len(COUNTS)))
+                np.add.at(add, np.searchsorted(touched, code[ok]), delta_hh[ok])
+                touched = self._refresh(unit_type, m, touched, add)
             changed_units[unit_type] = self._reevaluate(unit_type, touched)
         timings["units"] = time.perf_counter() - t
 
@@ -298,8 +301,10 @@ class IncrementalScorer:
         def gather(base: Events, extra: list[Events]) -> Events:
             parts = []
             if len(base) and len(members):
-                lo = np.searchsorted(base.person, members, side="left")
-                hi = np.searchsorted(base.person, members, side="right")
+                # in the events' own dtype: mixed dtypes make numpy cast all 10^7 events on every call
+                wanted = members.astype(base.person.dtype)
+                lo = np.searchsorted(base.person, wanted, side="left")
+                hi = np.searchsorted(base.person, wanted, side="right")
                 idx = np.concatenate(
                     [np.arange(a, b) for a, b in zip(lo, hi, strict=True)] or [np.zeros(0, np.int64)]
                 )
