@@ -427,14 +427,17 @@ def main() -> None:
         log("\n2. incremental updates visible through the API:")
         inc = incremental(args.store, dt.date.fromisoformat(args.as_of), args.profile, args.updates)
         vis = sorted(inc["visible_s"])
+        p95 = vis[min(len(vis) - 1, round(0.95 * (len(vis) - 1)))]
         figures["incremental"] = {
             **inc,
             "max_visible_s": max(vis),
             "median_visible_s": vis[len(vis) // 2],
+            "p95_visible_s": p95,
             "within_1s": max(vis) <= 1.0,
         }
         log(
-            f"  visible through the API: median {vis[len(vis) // 2] * 1000:.0f} ms, max {max(vis) * 1000:.0f} ms "
+            f"  visible through the API: median {vis[len(vis) // 2] * 1000:.0f} ms, p95 {p95 * 1000:.0f} ms, "
+            f"max {max(vis) * 1000:.0f} ms "
             f"(target ≤ 1 s: {max(vis) <= 1.0}); a fresh SnapshotHolder.refresh() of the last delta "
             f"{inc['fresh_holder_refresh_s'] * 1000:.0f} ms"
         )

@@ -12,6 +12,7 @@ import datetime as dt
 import hashlib
 import json
 import pickle
+from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,15 +44,21 @@ class Models:
 
     def predict(self, run: Any, kind: str) -> np.ndarray | None:
         """Probabilities for the households (kind 'household') or the cells of a type ('h3_9', …)."""
+        fut = self.predict_async(run, kind)
+        return None if fut is None else fut.result().astype(np.float32)
+
+    def predict_async(self, run: Any, kind: str) -> Future[np.ndarray] | None:
+        """`predict` in background threads: the features are computed now, the trees run off the GIL
+        (see `FittedModel.predict_async`), and the caller takes `.result()` when it needs them."""
         from risk.model.features import cell_features, household_features
 
         if kind == "household":
             if self.household is None:
                 return None
-            return self.household.predict(household_features(run)).astype(np.float32)
+            return self.household.predict_async(household_features(run))
         if self.cell is None:
             return None
-        return self.cell.predict(cell_features(run, kind)).astype(np.float32)
+        return self.cell.predict_async(cell_features(run, kind))
 
 
 def version_of(models: dict[str, Any], trained_at: dt.datetime) -> str:

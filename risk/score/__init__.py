@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import time
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -136,6 +137,8 @@ def compute(
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     run = ScoreRun(inputs, day_of(as_of), config, geo)
+    if "household" in config.unit_types:
+        run.start_household_model()  # beside the unit levels, on the other core
     levels = run.level_rows()
     timings["units"] = time.perf_counter() - t0
     households = None
@@ -189,13 +192,22 @@ def score(
     config = config or build_config(profile_id, unit_types=unit_types, store=store)
     profile = config.profile.for_province(config.province)
     when = as_of_time(as_of)
+    # The geography and the levels of the snapshot this one follows are read beside the inputs.
+    side = ThreadPoolExecutor(2)
+    if previous == "auto":
+        previous = previous_snapshot(store, profile.id, when)
+    prev_future = side.submit(_notice_rows, store, previous)
+    geo_future = None
+    if geo is None:
+        needs_polygons = any("neighbour_max_level" in s.metrics for s in profile.steps)
+        geo_future = side.submit(read_geography, store, with_geometry=needs_polygons)
+    side.shutdown(wait=False)
     if inputs is None:
         t = time.perf_counter()
         inputs = read_inputs(store)
         timings["read"] = time.perf_counter() - t
-    if geo is None:
-        needs_polygons = any("neighbour_max_level" in s.metrics for s in profile.steps)
-        geo = read_geography(store, with_geometry=needs_polygons)
+    if geo_future is not None:
+        geo = geo_future.result()
     if partitioned is None:
         partitioned = bool(scale_settings().scheduler)
     if partitioned:
@@ -205,17 +217,7 @@ def score(
     timings.update(t_compute)
 
     t = time.perf_counter()
-    if previous == "auto":
-        previous = previous_snapshot(store, profile.id, when)
-    prev_rows = None
-    if previous is not None:
-        prev_rows = resolve_snapshot(
-            store,
-            previous.snapshot_id,
-            "levels",
-            columns=["unit_type", "unit_id", "profile", "level", "pending_level", "pending_effective_at"],
-        )
-    levels = apply_notice(levels, prev_rows, profile, when)
+    levels = apply_notice(levels, prev_future.result(), profile, when)
     timings["notice"] = time.perf_counter() - t
 
     info = SnapshotInfo(
@@ -236,6 +238,18 @@ def score(
     timings["write"] = time.perf_counter() - t
     timings["total"] = time.perf_counter() - t0
     return ScoreResult(snap, levels, households, run if keep_run else None, timings)
+
+
+def _notice_rows(store: Store, previous: SnapshotInfo | None) -> pd.DataFrame | None:
+    """The levels (in force and pending) of the snapshot a run follows, for the notice period."""
+    if previous is None:
+        return None
+    return resolve_snapshot(
+        store,
+        previous.snapshot_id,
+        "levels",
+        columns=["unit_type", "unit_id", "profile", "level", "pending_level", "pending_effective_at"],
+    )
 
 
 def snapshot_stats(

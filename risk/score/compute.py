@@ -162,6 +162,7 @@ class ScoreRun:
         self._counts: dict[str, pd.DataFrame] = {}
         self._hot: dict[str, Hotspots] = {}
         self.priors: dict[tuple[str, str], Any] = {}  # (unit type, window) → Smoothed (incremental updates)
+        self._predictions: dict[str, Any] = {}  # kind → Future of model probabilities (started early)
         # Unit sets depend on the households only: runs of several days over the same inputs share them.
         self.shared = shared if shared is not None else {}
 
@@ -401,7 +402,23 @@ class ScoreRun:
         models = self.config.models
         if models is None:
             return None
+        pending = self._predictions.pop(kind, None)
+        if pending is not None:
+            return pending.result().astype(np.float32)
         return models.predict(self, kind)
+
+    def start_household_model(self) -> None:
+        """Start applying the model to every household in background threads, to run beside the unit
+        levels (millions of households: the largest single step of a full run); the household metrics
+        then wait for it. Same probabilities as computed in line."""
+        models = self.config.models
+        if models is None or "household" not in self.config.unit_types or "household" in self._predictions:
+            return
+        if "household_metrics" in self.__dict__:
+            return
+        pending = models.predict_async(self, "household")
+        if pending is not None:
+            self._predictions["household"] = pending
 
     # -- households --------------------------------------------------------------------------------------
 
@@ -455,12 +472,15 @@ class ScoreRun:
     def household_evaluation(self) -> Evaluation:
         return self.config.household_profile.run(self.household_metrics, "household")
 
-    def group_lockdown(self) -> np.ndarray:
-        """Per household: its group had cases found in a lockdown area in the last 14 days."""
-        out = np.zeros(self.inputs.n_households, dtype=bool)
+    def group_lockdown(self, idx: np.ndarray | None = None) -> np.ndarray:
+        """Per household (or those at positions `idx`): its group had cases found in a lockdown area in
+        the last 14 days."""
+        n = self.inputs.n_households if idx is None else len(idx)
+        out = np.zeros(n, dtype=bool)
         gm = self.unit_metrics("group")
         if gm is not None:
             code = self.unitsets["group"].hh_code
+            code = code if idx is None else code[idx]
             ok = code >= 0
             out[ok] = gm["lockdown_cases_14d"].to_numpy()[code[ok]] > 0
         return out
@@ -614,7 +634,7 @@ def _one_block(m: pd.DataFrame) -> pd.DataFrame:
     return m.astype(numeric).copy()
 
 
-def _plain_row(row: pd.Series, cols: list[str]) -> dict[str, Any]:
+def _plain_row(row: pd.Series | dict[str, Any], cols: list[str]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for c in cols:
         v = row[c]
@@ -647,7 +667,8 @@ def rows_of(unit_type: str, r: UnitResult) -> pd.DataFrame:
             if c not in cols
         ]
     if n <= SMALL:  # a few rows (incremental updates): plain json.dumps beats Arrow's per-call overhead
-        metrics = [_json.dumps(_plain_row(m.iloc[i], cols)) for i in range(n)]
+        values = m[cols].to_numpy(dtype=object)  # one conversion, not a pandas row per unit
+        metrics = [_json.dumps(_plain_row(dict(zip(cols, values[i], strict=True)), cols)) for i in range(n)]
         reasons = [_json.dumps(r.evaluation.reasons(i)) for i in range(n)]
     else:
         metrics = json_objects({c: m[c] for c in cols}, n)

@@ -210,16 +210,19 @@ class IncrementalScorer:
             code = units.hh_code[households]
             ok = code >= 0
             touched = np.unique(code[ok])
-            if len(touched) or unlinked.any():
+            if units.ward_code is not None and unlinked.any():  # wards, districts, the city: few units
                 add = np.zeros((len(units), len(COUNTS)))
                 np.add.at(add, code[ok], delta_hh[ok])
-                if units.ward_code is not None and unlinked.any():
-                    wc = units.ward_code
-                    okw = wc >= 0
-                    np.add.at(add, wc[okw], unlinked[okw])
-                    touched = np.union1d(touched, np.unique(wc[okw][unlinked[okw].any(axis=1)]))
+                wc = units.ward_code
+                okw = wc >= 0
+                np.add.at(add, wc[okw], unlinked[okw])
+                touched = np.union1d(touched, np.unique(wc[okw][unlinked[okw].any(axis=1)]))
                 if len(touched):
                     touched = self._refresh(unit_type, m, touched, add[touched])
+            elif len(touched):  # only the touched units' rows (not a zeroed matrix of 10^5 cells)
+                add = np.zeros((len(touched), len(COUNTS)))
+                np.add.at(add, np.searchsorted(touched, code[ok]), delta_hh[ok])
+                touched = self._refresh(unit_type, m, touched, add)
             changed_units[unit_type] = self._reevaluate(unit_type, touched)
         timings["units"] = time.perf_counter() - t
 
@@ -266,8 +269,13 @@ class IncrementalScorer:
             self.snapshot = info
             if len(level_rows):
                 fresh = level_rows.set_index(["unit_type", "unit_id"])
-                for c in NOTICE_COLUMNS[2:]:
-                    self.published.loc[fresh.index, c] = fresh[c].to_numpy()
+                pos = self.published.index.get_indexer(fresh.index)
+                if (pos >= 0).all():  # by position (the index's hash table is built once)
+                    for c in NOTICE_COLUMNS[2:]:
+                        self.published.iloc[pos, self.published.columns.get_loc(c)] = fresh[c].to_numpy()
+                else:
+                    for c in NOTICE_COLUMNS[2:]:
+                        self.published.loc[fresh.index, c] = fresh[c].to_numpy()
         timings["write"] = time.perf_counter() - t
         timings["total"] = time.perf_counter() - t0
         return UpdateResult(
@@ -293,8 +301,10 @@ class IncrementalScorer:
         def gather(base: Events, extra: list[Events]) -> Events:
             parts = []
             if len(base) and len(members):
-                lo = np.searchsorted(base.person, members, side="left")
-                hi = np.searchsorted(base.person, members, side="right")
+                # in the events' own dtype: mixed dtypes make numpy cast all 10^7 events on every call
+                wanted = members.astype(base.person.dtype)
+                lo = np.searchsorted(base.person, wanted, side="left")
+                hi = np.searchsorted(base.person, wanted, side="right")
                 idx = np.concatenate(
                     [np.arange(a, b) for a, b in zip(lo, hi, strict=True)] or [np.zeros(0, np.int64)]
                 )
@@ -359,16 +369,18 @@ class IncrementalScorer:
             extra = np.zeros((len(rows_all), add.shape[1]))
             extra[np.searchsorted(rows_all, rows)] = add
             rows, add = rows_all, extra
-        counts = m.iloc[rows][list(COUNTS)] + add
-        sub = rates(counts)
+        values = m.iloc[rows, m.columns.get_indexer(list(COUNTS))].to_numpy(dtype=float) + add
+        counts = pd.DataFrame(values, columns=list(COUNTS))
+        # plain arrays from here: per-column pandas assignments cost more than the arithmetic
+        sub = {c: v.to_numpy(dtype=float) for c, v in rates(counts).items()}
         if smoothed:
             from risk.score.compute import RATE_COLUMNS
 
-            pop = counts["population"].to_numpy()
+            pop = sub["population"]
             parent = units.prior_ward[rows]
             sub["community_cases_per_100k_7d_raw"] = sub["community_cases_per_100k_7d"]
             for w in ("7d", "14d"):
-                sm = empirical_bayes(counts[f"community_cases_{w}"].to_numpy(), pop, parent)
+                sm = empirical_bayes(sub[f"community_cases_{w}"], pop, parent)
                 sub[f"community_cases_per_100k_{w}"] = sm.rate * 1e5
                 if w == "7d":
                     sub["community_cases_per_100k_7d_prior"] = sm.prior * 1e5
@@ -382,17 +394,15 @@ class IncrementalScorer:
             sub["community_cases_per_100k_7d_eb"] = sub["community_cases_per_100k_7d"]
             small = pop < self.run.config.min_population
             if small.any():
-                sub.loc[
-                    small,
-                    [c for c in RATE_COLUMNS if c in sub]
-                    + [
-                        "community_cases_per_100k_7d_raw",
-                        "community_cases_per_100k_7d_prior",
-                        "smoothing_weight",
-                    ],
-                ] = np.nan
-        cols = [c for c in sub.columns if c in m.columns]
-        m.loc[m.index[rows], cols] = sub[cols].to_numpy(dtype=float)
+                for c in [c for c in RATE_COLUMNS if c in sub] + [
+                    "community_cases_per_100k_7d_raw",
+                    "community_cases_per_100k_7d_prior",
+                    "smoothing_weight",
+                ]:
+                    sub[c] = np.where(small, np.nan, sub[c])
+        cols = [c for c in sub if c in m.columns]
+        # by position: label lookups on 100 k unit ids cost more than the update itself
+        m.iloc[rows, m.columns.get_indexer(cols)] = np.column_stack([sub[c] for c in cols])
         return rows
 
     def _reevaluate(self, unit_type: str, touched: np.ndarray) -> np.ndarray:
@@ -412,7 +422,10 @@ class IncrementalScorer:
             "neighbour_max_level" in s.metrics for s in profile.steps
         )
         if whole:
-            for c in base.columns:
+            m = m.copy()
+            same = [c for c in base.columns if c in m.columns]
+            m[same] = base[same]
+            for c in base.columns.difference(m.columns, sort=False):
                 m[c] = base[c]
             if unit_type in ("district", "city"):
                 run._children_shares(old.units, m)
@@ -429,15 +442,17 @@ class IncrementalScorer:
             return np.union1d(touched, level_changed).astype(np.int64)
         if not len(touched):
             return touched.astype(np.int64)
-        rows = m.index[touched]
-        cols = [c for c in base.columns if base[c].dtype.kind == "f" and m[c].dtype.kind == "f"]
-        m.loc[rows, cols] = base.loc[rows, cols].to_numpy(dtype=float)
+        kinds_m, kinds_b = m.dtypes, base.dtypes
+        cols = [c for c in base.columns if kinds_b[c].kind == "f" and c in kinds_m and kinds_m[c].kind == "f"]
+        m.iloc[touched, m.columns.get_indexer(cols)] = base.iloc[
+            touched, base.columns.get_indexer(cols)
+        ].to_numpy(dtype=float)
+        at = m.columns.get_loc("f0_unknown_source_clusters_14d") if unit_type in ("ward", "group") else None
         if unit_type == "ward":
-            m.loc[rows, "f0_unknown_source_clusters_14d"] = run._clusters_by_ward(old.units, cluster)[touched]
+            m.iloc[touched, at] = run._clusters_by_ward(old.units, cluster)[touched]
         elif unit_type == "group":
-            m.loc[rows, "f0_unknown_source_clusters_14d"] = (
-                m.loc[rows, "f0_unknown_source_14d"] >= cluster
-            ).astype(float)
+            f0 = m.iloc[touched, m.columns.get_loc("f0_unknown_source_14d")].to_numpy(dtype=float)
+            m.iloc[touched, at] = (f0 >= cluster).astype(float)
         sub = run._evaluate(unit_type, old.units, m.iloc[touched], profile)
         old.evaluation.put(touched, sub.evaluation)
         for i, r in zip(touched, sub.extra_reasons, strict=True):
@@ -463,7 +478,7 @@ class IncrementalScorer:
             return None
         hm = {k: np.asarray(v)[idx] for k, v in run.household_metrics.items()}
         ev = run.config.household_profile.run(hm, "household")
-        lockdown = run.group_lockdown()[idx]
+        lockdown = run.group_lockdown(idx)
         return household_table(run.inputs, hm, ev, lockdown, idx)
 
     def _level_rows(self, changed: dict[str, np.ndarray]) -> pd.DataFrame:

@@ -222,7 +222,7 @@ def _share(num: pd.Series, den: pd.Series) -> np.ndarray:
 
 def rates(counts: pd.DataFrame) -> pd.DataFrame:
     """Rates from counts; NaN where the denominator is zero (a rate is never invented)."""
-    out = counts.copy()
+    out: dict[str, np.ndarray] = {}
     pop = counts["population"]
     for w in ("7d", "14d"):
         out[f"community_cases_per_100k_{w}"] = _share(counts[f"community_cases_{w}"], pop) * 1e5
@@ -232,7 +232,9 @@ def rates(counts: pd.DataFrame) -> pd.DataFrame:
     out["full_dose_coverage"] = _share(counts["full_dose"], pop)
     out["high_risk_full_dose_coverage"] = _share(counts["high_risk_full_dose"], counts["high_risk"])
     out["test_positivity_7d"] = _share(counts["positive_7d"], counts["tests_7d"])
-    return out
+    # one concatenation (not a column insert per rate); a rate already among the counts is replaced
+    kept = counts.drop(columns=[c for c in out if c in counts.columns])
+    return pd.concat([kept, pd.DataFrame(out, index=counts.index)], axis=1)
 
 
 @dataclass(frozen=True)

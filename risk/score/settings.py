@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 from pathlib import Path
 
@@ -33,7 +34,15 @@ class ScoreSettings(BaseSettings):
     )
     household_profile: str = Field(default="riskmap-household")
     cell_profile: str = Field(default="riskmap-cell")
-    model_threads: int = Field(default=1, ge=1, description="threads for fitting and applying the model")
+    model_threads: int = Field(
+        default=1, ge=1, description="OpenMP threads of one call fitting or applying the model"
+    )
+    threads: int = Field(
+        default_factory=lambda: min(os.cpu_count() or 1, 4),
+        ge=1,
+        description="threads a full run spreads its heavy steps over (applying the model to millions of "
+        "households beside the unit levels, id lookups, snapshot tables); default: the cores, at most 4",
+    )
     model: str = Field(
         default="latest", description="model version to apply ('latest', 'none' or a version string)"
     )

@@ -24,6 +24,7 @@ import sqlite3
 import time
 import uuid
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -585,7 +586,8 @@ class EmbeddedStore:
         d = self._snapshot_dir(sid)
         try:
             d.mkdir(parents=True, exist_ok=True)
-            for name, data in tables.items():
+
+            def write(name: str, data: Frame) -> None:
                 t = specs[name]
                 frame = data
                 if isinstance(frame, pd.DataFrame):
@@ -594,8 +596,18 @@ class EmbeddedStore:
                     frame = (
                         frame.drop_columns(["snapshot_id"]) if "snapshot_id" in frame.column_names else frame
                     )
-                    frame = frame.append_column("snapshot_id", pa.array([sid] * frame.num_rows, pa.int64()))
+                    frame = frame.append_column(
+                        "snapshot_id", pa.array(np.full(frame.num_rows, sid, dtype=np.int64))
+                    )
                 self._write_parquet(to_arrow(t, frame), d / f"{name}.parquet")
+
+            if len(tables) > 1:  # side by side: Parquet encoding and compression release the GIL
+                with ThreadPoolExecutor(len(tables)) as pool:
+                    for f in [pool.submit(write, n, data) for n, data in tables.items()]:
+                        f.result()
+            else:
+                for name, data in tables.items():
+                    write(name, data)
             with self._write() as con:
                 done = con.execute(
                     "UPDATE snapshots SET status='ready' WHERE snapshot_id=? AND status='writing'", (sid,)

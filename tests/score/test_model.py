@@ -61,3 +61,25 @@ def test_registry_round_trip_and_the_snapshot_names_the_model(scored_city) -> No
     assert not wards["reasons"].str.contains('"MODEL"').any()
     cells = res.levels[res.levels["unit_type"] == "h3_9"]
     assert cells["metrics"].str.contains('"model_probability"').all()
+
+
+def test_threaded_prediction_of_distinct_rows_equals_one_plain_call(backtests, monkeypatch) -> None:
+    """Repeated feature rows are predicted once and chunks run in threads: the same probabilities as the
+    estimator over every row in one call (and the repeats are found)."""
+    import pandas as pd
+
+    import risk.model.train as train
+
+    model = backtests["household"].model
+    rng = np.random.default_rng(7)
+    base = rng.integers(0, 4, (500, len(model.features))).astype(np.float32)
+    base[::50, 3] = np.nan  # missing values repeat too
+    X = pd.DataFrame(base[rng.integers(0, len(base), 20_000)], columns=list(model.features))
+    monkeypatch.setattr(train, "DISTINCT_MIN_ROWS", 1_000)
+    monkeypatch.setattr(train, "PREDICT_CHUNK", 64)
+    rows, first = train.distinct_rows(X.to_numpy(np.float32))
+    assert first is not None and len(first) <= 500
+    assert np.array_equal(X.to_numpy(np.float32)[first][rows], X.to_numpy(np.float32), equal_nan=True)
+    got = model.predict_async(X, threads=2).result()
+    want = model.estimator.predict_proba(X.to_numpy(np.float32))[:, 1]
+    assert np.array_equal(got, want)
