@@ -139,7 +139,11 @@ class Neighbourhood:
             return None if frame is None else frame.loc[pd.Index(ids).intersection(frame.index)]
 
         return Neighbourhood(
-            take(self.group, groups), take(self.c9, c9), take(self.c10, c10), take(self.ward, wards), self.city
+            take(self.group, groups),
+            take(self.c9, c9),
+            take(self.c10, c10),
+            take(self.ward, wards),
+            self.city,
         )
 
 
@@ -200,7 +204,9 @@ def neighbourhood_features(run: ScoreRun) -> Neighbourhood:
     return Neighbourhood(group, c9, c10, ward, _city(run))
 
 
-def _per_household(f: dict[str, np.ndarray], frame: pd.DataFrame | None, ids: pd.Index, code: np.ndarray) -> None:
+def _per_household(
+    f: dict[str, np.ndarray], frame: pd.DataFrame | None, ids: pd.Index, code: np.ndarray
+) -> None:
     """Each column of `frame` (rows by unit id) for every household, through its unit code in `ids`."""
     if frame is None:
         return
