@@ -60,6 +60,15 @@ def log(msg: str) -> None:
     print(msg, flush=True)
 
 
+def steps(r: dict) -> str:
+    """The run's steps: map (counts), reduce (units), map (households)."""
+    t = r["timings_s"]
+    return (
+        f"[map {t.get('map_counts', 0):.1f} s, reduce {t.get('reduce_units', 0):.1f} s, "
+        f"households {t.get('map_households', 0):.1f} s]"
+    )
+
+
 def ensure_city(city: Path, store: Path, scale: float, seed: int) -> None:
     from risk.score.fromtruth import load_truth
     from risk.store.embedded import EmbeddedStore
@@ -187,7 +196,7 @@ def main() -> None:
         runs["in-process"][m] = r
         log(
             f"{m}× ({n} provinces, {r['households']} households, {r['units']} units) in-process: "
-            f"{r['wall_s']:.2f} s ({r['wall_s'] / n:.2f} s/province), peak {r['maxrss_mb']:.0f} MB "
+            f"{r['wall_s']:.2f} s ({r['wall_s'] / n:.2f} s/province) {steps(r)}, peak {r['maxrss_mb']:.0f} MB "
             f"[load {r['load']}]"
         )
         for w in worker_counts:
@@ -195,7 +204,7 @@ def main() -> None:
             d["load"] = load()
             runs[f"dask-{w}"][m] = d
             log(
-                f"{m}× dask {w} worker(s): {d['wall_s']:.2f} s ({d['wall_s'] / n:.2f} s/province), "
+                f"{m}× dask {w} worker(s): {d['wall_s']:.2f} s ({d['wall_s'] / n:.2f} s/province) {steps(d)}, "
                 f"peak per worker {', '.join(f'{p:.0f}' for p in d['worker_peak_mb'])} MB "
                 f"(idle {', '.join(f'{p:.0f}' for p in d['worker_start_mb'])} MB); reduce (driver) peak "
                 f"{d['driver_peak_mb']:.0f} MB [load {d['load']}]"
@@ -216,8 +225,10 @@ def main() -> None:
                 "linear_or_better": r["wall_s"] / b["wall_s"] <= m / base_m * 1.05,
                 "peak_memory_ratio": round(mem, 3),
             }
+            ratios[name][f"{m}x"]["of_linear"] = round(r["wall_s"] / b["wall_s"] / (m / base_m), 3)
             log(
-                f"{name} {m}×/{base_m}×: time ×{r['wall_s'] / b['wall_s']:.2f} for data ×{m / base_m:g}, "
+                f"{name} {m}×/{base_m}×: time ×{r['wall_s'] / b['wall_s']:.2f} for data ×{m / base_m:g} "
+                f"({r['wall_s'] / b['wall_s'] / (m / base_m):.2f} of linear), "
                 f"peak memory{' per worker' if peak == 'worker_peak_mb' else ''} ×{mem:.2f}"
             )
     print(

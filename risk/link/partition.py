@@ -101,7 +101,9 @@ def _read(
     kind = [("kind", "in", kinds)]
     frames = [store.read_table("records", columns=columns, filters=[*kind, ("ward_id", "in", wards)])]
     if key == "":
-        frames.append(store.read_table("records", columns=columns, filters=[*kind, ("ward_id", "is null", None)]))
+        frames.append(
+            store.read_table("records", columns=columns, filters=[*kind, ("ward_id", "is null", None)])
+        )
     frames = [f for f in frames if len(f)] or frames[:1]
     return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
 

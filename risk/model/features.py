@@ -136,7 +136,10 @@ class Neighbourhood:
         """The rows of the given units only (what a partition needs: bounded by the partition)."""
 
         def take(frame: pd.DataFrame | None, ids: object) -> pd.DataFrame | None:
-            return None if frame is None else frame.loc[pd.Index(ids).intersection(frame.index)]
+            if frame is None:
+                return None
+            pos = frame.index.get_indexer(pd.Index(ids))  # the index keeps its hash table across calls
+            return frame.iloc[pos[pos >= 0]]
 
         return Neighbourhood(
             take(self.group, groups),

@@ -279,7 +279,12 @@ def levels_for(levels: UnitLevels, part: Partial) -> UnitLevels:
     partition, not by the country."""
 
     def only(values: pd.Series | None, ids: Any) -> pd.Series | None:
-        return None if values is None else values.reindex(pd.Index(ids).intersection(values.index))
+        # the hash table of the country's unit ids is built once and kept by its index: each partition
+        # then costs its own units, not the country's (an intersection would hash every unit again)
+        if values is None:
+            return None
+        pos = values.index.get_indexer(pd.Index(ids))
+        return values.iloc[pos[pos >= 0]]
 
     def hex_cells(res: int) -> Any:
         c = np.unique(part.keys[f"h3_{res}"].to_numpy(dtype=np.uint64))
