@@ -345,8 +345,23 @@ def _finish_links(
     return links
 
 
-def relink(store: Store) -> LinkResult:
-    """Rebuild households, persons and every link from the records in the store (full relink)."""
+def relink(store: Store, *, partitioned: bool | None = None) -> LinkResult:
+    """Rebuild households, persons and every link from the records in the store (full relink).
+
+    `partitioned` (default: when RISKMAP_SCALE_SCHEDULER names a Dask scheduler): province by province
+    (`risk.link.partition`), on that scheduler if one is named, with the same result."""
+    if partitioned is None:
+        from risk.score.settings import scale_settings
+
+        partitioned = bool(scale_settings().scheduler)
+    if partitioned:
+        from risk.link.partition import relink_partitioned
+
+        return relink_partitioned(store).result
+    return _relink_whole(store)
+
+
+def _relink_whole(store: Store) -> LinkResult:
     registry = store.read_table("records", filters=[("kind", "=", "registry")])
     points = store.read_table(
         "address_points", columns=["point_id", "ward_id", "group_id", "lon", "lat", "address"]

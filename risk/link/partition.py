@@ -80,6 +80,24 @@ POINT_COLUMNS = ["point_id", "ward_id", "group_id", "lon", "lat", "address"]
 Opener = Callable[[], Store]
 
 
+def store_opener(store: Store) -> Opener:
+    """A picklable callable that opens `store` again on a Dask worker."""
+    import functools
+
+    from risk.store import open_store
+    from risk.store.embedded import EmbeddedStore
+
+    if isinstance(store, EmbeddedStore):
+        return functools.partial(EmbeddedStore, str(store.path))
+    settings = getattr(store, "settings", None)
+    if settings is not None and getattr(settings, "dsn", None):
+        return functools.partial(open_store, settings)
+    raise ValueError(
+        "a relink on Dask opens the store on its workers: give `opener`, or a store opened from settings "
+        "with RISKMAP_STORE_DSN"
+    )
+
+
 # -- partitions --------------------------------------------------------------------------------------
 
 
@@ -457,10 +475,11 @@ def relink_partitioned(
     from risk.score.partition import Runner
 
     runner = Runner(client, scheduler)
-    if runner.client is not None and opener is None:
+    try:
+        opener = opener or (store_opener(store) if runner.client is not None else lambda: store)
+    except ValueError:
         runner.close()
-        raise ValueError("a relink on Dask needs `opener`: how a worker opens the store (its settings)")
-    opener = opener or (lambda: store)
+        raise
     steps = _Steps(runner)
     timings: dict[str, float] = {}
     try:
@@ -468,9 +487,9 @@ def relink_partitioned(
         wards = partition_wards(store)
         keys = list(wards)
         if not keys:
-            from risk.link import relink
+            from risk.link import _relink_whole
 
-            return PartitionedLink(relink(store), [], timings, runner.where)
+            return PartitionedLink(_relink_whole(store), [], timings, runner.where)
         loaded = [steps.submit(load_part, opener, k, wards[k]) for k in keys]
         parts = [steps.item(x, 0) for x in loaded]
         reports: list[Loaded] = steps.gather([steps.item(x, 1) for x in loaded])
@@ -572,4 +591,4 @@ def _write(store: Store, finished: Sequence[Finished], n_events: int, model: Mod
     return _result(households, persons, events, links, review, new, "full", model.describe())
 
 
-__all__ = ["PartitionedLink", "partition_wards", "relink_partitioned"]
+__all__ = ["PartitionedLink", "partition_wards", "relink_partitioned", "store_opener"]
