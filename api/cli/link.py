@@ -26,7 +26,7 @@ def register(app: typer.Typer) -> None:
         with clean_errors():
             store = get_store()
             if partitioned is None:
-                from risk.score.settings import scale_settings
+                from risk.runner import scale_settings
 
                 partitioned = bool(scale_settings().scheduler)
             with console.status("linking records" + (" province by province" if partitioned else "")):

@@ -351,7 +351,7 @@ def relink(store: Store, *, partitioned: bool | None = None) -> LinkResult:
     `partitioned` (default: when RISKMAP_SCALE_SCHEDULER names a Dask scheduler): province by province
     (`risk.link.partition`), on that scheduler if one is named, with the same result."""
     if partitioned is None:
-        from risk.score.settings import scale_settings
+        from risk.runner import scale_settings
 
         partitioned = bool(scale_settings().scheduler)
     if partitioned:

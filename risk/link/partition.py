@@ -472,7 +472,7 @@ def relink_partitioned(
 
     `opener` opens the store where a partition is loaded (on Dask: a picklable callable, e.g.
     `functools.partial(open_store, settings)`); in-process it defaults to `store` itself."""
-    from risk.score.partition import Runner
+    from risk.runner import Runner
 
     runner = Runner(client, scheduler)
     try:

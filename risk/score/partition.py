@@ -44,10 +44,10 @@ import pyarrow as pa
 import scipy.sparse as sp
 
 from geo import h3cells
+from risk.runner import Runner, scale_settings
 from risk.score.compute import Geography, ScoreConfig, ScoreRun
 from risk.score.inputs import CELL_RESOLUTIONS, Events, ScoreInputs, day_of
 from risk.score.metrics import COUNTS, HouseholdCounts
-from risk.score.settings import scale_settings
 
 # A partition is its inputs, or a picklable callable that loads them on the worker that scores it.
 PartitionSource = ScoreInputs | Callable[[], ScoreInputs]
@@ -372,68 +372,6 @@ def household_rows(
 
 
 # -- running the steps ---------------------------------------------------------------------------------
-
-
-class Runner:
-    """Maps a function over partitions: on a dask.distributed client when one is given or a scheduler
-    address is configured (RISKMAP_SCALE_SCHEDULER), else one after another in this process."""
-
-    def __init__(self, client: Any = None, scheduler: str | None = None) -> None:
-        self._own = False
-        if client is None:
-            address = scheduler if scheduler is not None else scale_settings().scheduler
-            if address:
-                from distributed import Client
-
-                client = Client(address)
-                self._own = True
-        self.client = client
-
-    @property
-    def where(self) -> str:
-        if self.client is None:
-            return "in-process"
-        workers = self.client.scheduler_info().get("workers", {})
-        return f"dask ({len(workers)} workers)"
-
-    def place(self, sources: Sequence[PartitionSource], *, keep: bool) -> list[Any]:
-        """Inputs given in memory are sent to the workers once; loaders are kept as they are (each task
-        loads its partition) unless `keep`, when they are loaded once and held on the workers."""
-        if self.client is None:
-            return [load(s) if keep else s for s in sources]
-        held = [s for s in sources if isinstance(s, ScoreInputs)]
-        scattered = iter(self.client.scatter(held) if held else [])
-        out = []
-        for s in sources:
-            if isinstance(s, ScoreInputs):
-                out.append(next(scattered))
-            elif keep:
-                out.append(self.client.submit(load, s, pure=False))
-            else:
-                out.append(s)
-        return out
-
-    def map(
-        self,
-        fn: Callable[..., Any],
-        items: Sequence[Any],
-        per_item: Sequence[Any] | None = None,
-        **kwargs: Any,
-    ) -> list[Any]:
-        """`fn(item[, per_item[i]], **kwargs)` for every item; kwargs are sent to each worker once."""
-        extra = [(p,) for p in per_item] if per_item is not None else [()] * len(items)
-        if self.client is None:
-            return [fn(item, *e, **kwargs) for item, e in zip(items, extra, strict=True)]
-        shared = {k: self.client.scatter(v, broadcast=True) for k, v in kwargs.items()}
-        futures = [
-            self.client.submit(fn, item, *e, pure=False, **shared)
-            for item, e in zip(items, extra, strict=True)
-        ]
-        return self.client.gather(futures)
-
-    def close(self) -> None:
-        if self._own and self.client is not None:
-            self.client.close()
 
 
 @dataclass
