@@ -486,10 +486,12 @@ def relink_partitioned(
         t = time.perf_counter()
         wards = partition_wards(store)
         keys = list(wards)
-        if not keys:
+        if len([k for k in keys if k]) <= 1:
+            # One province (a city): name keys are national, so records without a ward would need every
+            # person; there is nothing to split, and the whole relink is the same thing.
             from risk.link import _relink_whole
 
-            return PartitionedLink(_relink_whole(store), [], timings, runner.where)
+            return PartitionedLink(_relink_whole(store), keys[-1:], timings, "in-process (one province)")
         loaded = [steps.submit(load_part, opener, k, wards[k]) for k in keys]
         parts = [steps.item(x, 0) for x in loaded]
         reports: list[Loaded] = steps.gather([steps.item(x, 1) for x in loaded])
