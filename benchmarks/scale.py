@@ -13,9 +13,12 @@ the worker that scores it. For each multiple m of `--provinces` (1, 2, 4) the wh
   through `/proc/self/clear_refs`), as is the driver's (the reduce holds every unit, not every person);
   the time excludes starting the cluster.
 
-Printed per run: time, time per province, peak memory per worker; then the ratios time(m×)/time(1×)
-(linear growth: ratio ≤ m) and peak(m×)/peak(1×) per worker (bounded by the partition: ≈ 1). The machine
-is shared: the load average is printed beside every figure. The last line is a JSON object.
+Printed per run: wall time, time per province, CPU time (the run's process; on Dask the driver's and
+every worker's), the steps (map, reduce, households), peak memory per worker; then the ratios
+time(m×)/time(1×) and CPU(m×)/CPU(1×), also as a share of linear (≤ 1: no worse than linear), and
+peak(m×)/peak(1×) per worker (bounded by the partition: ≈ 1). The machine is shared: the load average is
+printed beside every figure, and CPU time, which waiting for a core does not inflate, is the steadier
+measure of the work when it is busy. The last line is a JSON object.
 """
 
 from __future__ import annotations
@@ -42,11 +45,11 @@ from risk.synth.country import country
 store, provinces, as_of = sys.argv[1], int(sys.argv[2]), dt.date.fromisoformat(sys.argv[3])
 config = build_config("moh-4800", models=None)
 geo = read_geography(EmbeddedStore(store))
-t = time.perf_counter()
+t, c = time.perf_counter(), time.process_time()
 res = score_partitions(country(StoreSettings(path=store), provinces), as_of, config, geo, client=None,
                        scheduler="")
-wall = time.perf_counter() - t
-print(json.dumps({"wall_s": wall, "timings_s": res.timings, "units": len(res.levels),
+wall, cpu = time.perf_counter() - t, time.process_time() - c
+print(json.dumps({"wall_s": wall, "cpu_s": cpu, "timings_s": res.timings, "units": len(res.levels),
                   "households": sum(t.num_rows for t in res.households),
                   "maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 """
@@ -58,6 +61,15 @@ def load() -> float:
 
 def log(msg: str) -> None:
     print(msg, flush=True)
+
+
+def steps(r: dict) -> str:
+    """The run's steps: map (counts), reduce (units), map (households)."""
+    t = r["timings_s"]
+    return (
+        f"[map {t.get('map_counts', 0):.1f} s, reduce {t.get('reduce_units', 0):.1f} s, "
+        f"households {t.get('map_households', 0):.1f} s]"
+    )
 
 
 def ensure_city(city: Path, store: Path, scale: float, seed: int) -> None:
@@ -142,15 +154,18 @@ def on_dask(store: Path, provinces: int, as_of: dt.date, workers: int) -> dict:
         base = client.run(peak_mb)
         client.run(reset_peak)
         reset_peak()
-        t = time.perf_counter()
+        cpu0 = client.run(time.process_time)
+        t, c = time.perf_counter(), time.process_time()
         res = score_partitions(
             country(StoreSettings(path=str(store)), provinces), as_of, config, geo, client=client
         )
-        wall = time.perf_counter() - t
+        wall, cpu = time.perf_counter() - t, time.process_time() - c
+        cpu1 = client.run(time.process_time)
         peaks = client.run(peak_mb)
         driver = peak_mb()
     return {
         "wall_s": wall,
+        "cpu_s": cpu + sum(cpu1[w] - cpu0[w] for w in cpu0),  # driver and workers
         "timings_s": res.timings,
         "units": len(res.levels),
         "households": sum(t.num_rows for t in res.households),
@@ -187,7 +202,7 @@ def main() -> None:
         runs["in-process"][m] = r
         log(
             f"{m}× ({n} provinces, {r['households']} households, {r['units']} units) in-process: "
-            f"{r['wall_s']:.2f} s ({r['wall_s'] / n:.2f} s/province), peak {r['maxrss_mb']:.0f} MB "
+            f"{r['wall_s']:.2f} s ({r['wall_s'] / n:.2f} s/province, CPU {r['cpu_s']:.1f} s) {steps(r)}, peak {r['maxrss_mb']:.0f} MB "
             f"[load {r['load']}]"
         )
         for w in worker_counts:
@@ -195,7 +210,8 @@ def main() -> None:
             d["load"] = load()
             runs[f"dask-{w}"][m] = d
             log(
-                f"{m}× dask {w} worker(s): {d['wall_s']:.2f} s ({d['wall_s'] / n:.2f} s/province), "
+                f"{m}× dask {w} worker(s): {d['wall_s']:.2f} s ({d['wall_s'] / n:.2f} s/province, CPU {d['cpu_s']:.1f} s) "
+                f"{steps(d)}, "
                 f"peak per worker {', '.join(f'{p:.0f}' for p in d['worker_peak_mb'])} MB "
                 f"(idle {', '.join(f'{p:.0f}' for p in d['worker_start_mb'])} MB); reduce (driver) peak "
                 f"{d['driver_peak_mb']:.0f} MB [load {d['load']}]"
@@ -212,12 +228,16 @@ def main() -> None:
             mem = (max(rp) / max(bp)) if isinstance(rp, list) else rp / bp
             ratios.setdefault(name, {})[f"{m}x"] = {
                 "time_ratio": round(r["wall_s"] / b["wall_s"], 3),
+                "cpu_ratio": round(r["cpu_s"] / b["cpu_s"], 3),
                 "data_ratio": m / base_m,
                 "linear_or_better": r["wall_s"] / b["wall_s"] <= m / base_m * 1.05,
                 "peak_memory_ratio": round(mem, 3),
             }
+            ratios[name][f"{m}x"]["of_linear"] = round(r["wall_s"] / b["wall_s"] / (m / base_m), 3)
             log(
-                f"{name} {m}×/{base_m}×: time ×{r['wall_s'] / b['wall_s']:.2f} for data ×{m / base_m:g}, "
+                f"{name} {m}×/{base_m}×: time ×{r['wall_s'] / b['wall_s']:.2f} for data ×{m / base_m:g} "
+                f"({r['wall_s'] / b['wall_s'] / (m / base_m):.2f} of linear); CPU time ×{r['cpu_s'] / b['cpu_s']:.2f} "
+                f"({r['cpu_s'] / b['cpu_s'] / (m / base_m):.2f} of linear); "
                 f"peak memory{' per worker' if peak == 'worker_peak_mb' else ''} ×{mem:.2f}"
             )
     print(

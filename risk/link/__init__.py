@@ -23,7 +23,7 @@ import pandas as pd
 
 from risk.link.cluster import ambiguous_dates, link_flags, merge_doses, new_persons, stable_id
 from risk.link.population import build_population
-from risk.link.probabilistic import decide, prepare, score
+from risk.link.probabilistic import Decision, decide, prepare, score
 from risk.store import Store
 from risk.store.base import utcnow
 
@@ -225,8 +225,22 @@ def _link_events(
         return pd.DataFrame(), pd.DataFrame(), pd.DataFrame(), pd.DataFrame(), {}
     ra = prepare(events)
     pa_ = prepare(people)
-    scored, model = score(ra, pa_, person_names=people["name_key"])
-    dec = decide(scored, len(events))
+    rid = events["record_id"].to_numpy()
+    pid = people["person_id"].to_numpy()
+    scored, model = score(ra, pa_, person_names=people["name_key"], rec_ids=rid, person_ids=pid)
+    dec = decide(scored, len(events), pid)
+    links, review = _links_and_review(events, people, dec)
+    left = events.iloc[dec.unmatched]
+    labels = new_persons(left)
+    persons_new, hh_new, links_new = _new_population(left, labels, households)
+    links = pd.concat([links, links_new], ignore_index=True)
+    return links, review, persons_new, hh_new, model.describe()
+
+
+def _links_and_review(
+    events: pd.DataFrame, people: pd.DataFrame, dec: Decision
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The decided links and the review rows, by record and person id."""
     rid = events["record_id"].to_numpy()
     pid = people["person_id"].to_numpy()
     links = pd.DataFrame(
@@ -248,11 +262,22 @@ def _link_events(
             "reason": "uncertain",
         }
     )
-    left = events.iloc[dec.unmatched]
-    labels = new_persons(left)
-    persons_new, hh_new, links_new = _new_population(left, labels, households)
-    links = pd.concat([links, links_new], ignore_index=True)
-    return links, review, persons_new, hh_new, model.describe()
+    return links, review
+
+
+def _votes(
+    persons: pd.DataFrame, all_records: pd.DataFrame, links: pd.DataFrame
+) -> tuple[pd.DataFrame, dict[str, pd.Series]]:
+    """Persons' birth dates and CCCDs by majority of their records, and which are confirmed."""
+    votes = all_records.merge(links[["record_id", "person_id"]], on="record_id")
+    votes = votes.assign(
+        birth_date=votes["birth_date"].where(votes["birth_precision"] == "day"),
+        id_number=votes["id_number"].where(votes["id_kind"] == "cccd"),
+    )
+    confirmed = {}
+    for col in ("birth_date", "id_number"):
+        persons, confirmed[col] = _majority(persons, votes, col)
+    return persons, confirmed
 
 
 def _finish_links(
@@ -320,8 +345,23 @@ def _finish_links(
     return links
 
 
-def relink(store: Store) -> LinkResult:
-    """Rebuild households, persons and every link from the records in the store (full relink)."""
+def relink(store: Store, *, partitioned: bool | None = None) -> LinkResult:
+    """Rebuild households, persons and every link from the records in the store (full relink).
+
+    `partitioned` (default: when RISKMAP_SCALE_SCHEDULER names a Dask scheduler): province by province
+    (`risk.link.partition`), on that scheduler if one is named, with the same result."""
+    if partitioned is None:
+        from risk.runner import scale_settings
+
+        partitioned = bool(scale_settings().scheduler)
+    if partitioned:
+        from risk.link.partition import relink_partitioned
+
+        return relink_partitioned(store).result
+    return _relink_whole(store)
+
+
+def _relink_whole(store: Store) -> LinkResult:
     registry = store.read_table("records", filters=[("kind", "=", "registry")])
     points = store.read_table(
         "address_points", columns=["point_id", "ward_id", "group_id", "lon", "lat", "address"]
@@ -339,14 +379,7 @@ def relink(store: Store) -> LinkResult:
     reg_links = reg_links[reg_links["record_id"].isin(reg_records["record_id"])]
     all_records = pd.concat([reg_records, events], ignore_index=True)
     links = pd.concat([reg_links.assign(match_weight=np.float32(np.nan)), links], ignore_index=True)
-    votes = all_records.merge(links[["record_id", "person_id"]], on="record_id")
-    votes = votes.assign(
-        birth_date=votes["birth_date"].where(votes["birth_precision"] == "day"),
-        id_number=votes["id_number"].where(votes["id_kind"] == "cccd"),
-    )
-    confirmed = {}
-    for col in ("birth_date", "id_number"):
-        persons_all, confirmed[col] = _majority(persons_all, votes, col)
+    persons_all, confirmed = _votes(persons_all, all_records, links)
     links = _finish_links(links, all_records, persons_all, households_all, confirmed)
     sizes = persons_all.groupby("household_id").size()
     households_all["size"] = households_all["household_id"].map(sizes).fillna(0).astype("int16")

@@ -89,32 +89,55 @@ def _shares(levels: np.ndarray, k: int) -> np.ndarray:
     return counts / max(counts.sum(), 1.0)
 
 
-def estimate(
-    pair_levels: dict[str, np.ndarray],
-    random_levels: dict[str, np.ndarray],
-    person_names: pd.Series,
-) -> Model:
-    """m from anchor pairs among the candidates, u from random pairs, name frequencies from persons."""
-    m: dict[str, np.ndarray] = {}
-    u: dict[str, np.ndarray] = {}
-    anchors: dict[str, int] = {}
+def anchor_counts(pair_levels: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Per field, how many candidate pairs that its witnesses prove to be one person show each level
+    (the m estimate's data; counts of several partitions add up)."""
+    out: dict[str, np.ndarray] = {}
     for f in FIELDS:
-        k = len(LEVELS[f])
         anchor = np.ones(len(pair_levels[f]), dtype=bool)
         for g, lv in WITNESSES[f]:
             anchor &= pair_levels[g] == lv
         seen = pair_levels[f][anchor]
-        anchors[f] = int((seen >= 0).sum())
-        if anchors[f] >= MIN_ANCHORS:
+        out[f] = np.bincount(seen[seen >= 0], minlength=len(LEVELS[f])).astype(np.int64)
+    return out
+
+
+def estimate_from(
+    anchors: dict[str, np.ndarray], random_levels: dict[str, np.ndarray], name_counts: pd.Series
+) -> Model:
+    """The model from anchor counts (`anchor_counts`), random pairs' levels and the persons' name counts
+    (folded name → persons): what `estimate` computes, from parts a partitioned relink adds up."""
+    m: dict[str, np.ndarray] = {}
+    u: dict[str, np.ndarray] = {}
+    seen_n: dict[str, int] = {}
+    for f in FIELDS:
+        k = len(LEVELS[f])
+        counts = anchors[f].astype(float)
+        seen_n[f] = int(counts.sum())
+        if seen_n[f] >= MIN_ANCHORS:
             # a little of the default keeps rare levels from being impossible
-            m[f] = np.maximum(0.98 * _shares(seen, k) + 0.02 * np.array(DEFAULT_M[f]), FLOOR)
+            m[f] = np.maximum(0.98 * counts / max(counts.sum(), 1.0) + 0.02 * np.array(DEFAULT_M[f]), FLOOR)
         else:
             m[f] = np.array(DEFAULT_M[f], dtype=float)
         m[f] = m[f] / m[f].sum()
         uu = _shares(random_levels[f], k)
         u[f] = np.maximum(uu, FLOOR)
         u[f] = u[f] / u[f].sum()
+    total = float(name_counts.sum())
+    tf = (name_counts / total) if total else name_counts.astype(float)
+    return Model(m=m, u=u, name_tf=tf, anchors=seen_n)
+
+
+def name_counts(person_names: pd.Series) -> pd.Series:
+    """Persons per folded name (empty names left out), commonest first."""
     names = person_names.fillna("").astype(str)
-    names = names[names != ""]
-    tf = names.value_counts(normalize=True)
-    return Model(m=m, u=u, name_tf=tf, anchors=anchors)
+    return names[names != ""].value_counts()
+
+
+def estimate(
+    pair_levels: dict[str, np.ndarray],
+    random_levels: dict[str, np.ndarray],
+    person_names: pd.Series,
+) -> Model:
+    """m from anchor pairs among the candidates, u from random pairs, name frequencies from persons."""
+    return estimate_from(anchor_counts(pair_levels), random_levels, name_counts(person_names))

@@ -24,7 +24,7 @@ import pandas as pd
 
 from geo.gazetteer import province_codes
 from risk.link.compare import FIELDS, compare, name_parts
-from risk.link.model import Model, estimate
+from risk.link.model import Model, anchor_counts, estimate_from, name_counts
 
 MAX_BLOCK = 50
 LINK_P = 0.999
@@ -64,15 +64,23 @@ def prepare(frame: pd.DataFrame) -> dict[str, np.ndarray]:
         "phone": frame["phone"].fillna("").astype(str).to_numpy(dtype=object),
         "point_id": pd.to_numeric(point, errors="coerce").fillna(-1).to_numpy(dtype=np.int64),
         "ward_id": frame["ward_id"].fillna("").astype(str).to_numpy(dtype=object),
-        "province": (
-            frame["province"]
-            if "province" in frame
-            else pd.Series(province_codes(frame["ward_id"].to_numpy()))
-        )
-        .fillna("")
-        .astype(str)
-        .to_numpy(dtype=object),
+        "province": provinces(frame["ward_id"].to_numpy(), frame.get("province")),
     }
+
+
+def provinces(ward_ids: np.ndarray, known: pd.Series | None = None) -> np.ndarray:
+    """The province of each ward id ('' when unknown): `known` where given, else the GSO code of a
+    shipped geography's ward, else the `pNN` prefix of a simulated country's ward (`risk.synth.country`).
+    A full relink scopes name keys by it and a partitioned one (`risk.link.partition`) splits by it."""
+    code, uniq = pd.factorize(pd.Series(np.asarray(ward_ids, dtype=object)), use_na_sentinel=True)
+    per = pd.Series(province_codes(np.asarray(uniq, dtype=object)), dtype=object)
+    prefix = pd.Series(np.asarray(uniq, dtype=object)).astype("string").str.extract(r"^(p\d+)/", expand=False)
+    per = per.where(per.notna(), prefix.astype(object)).fillna("").astype(str).to_numpy(dtype=object)
+    out = np.where(code >= 0, per[np.maximum(code, 0)] if len(per) else "", "").astype(object)
+    if known is not None:
+        k = pd.Series(np.asarray(known, dtype=object)).fillna("").astype(str).to_numpy(dtype=object)
+        out = np.where(k != "", k, out).astype(object)
+    return out
 
 
 def _keys(a: dict[str, np.ndarray], by_province: bool = False) -> dict[str, np.ndarray]:
@@ -106,6 +114,9 @@ def candidates(
     recs: dict[str, np.ndarray],
     people: dict[str, np.ndarray],
     extra_person_ids: pd.DataFrame | None = None,
+    *,
+    scoped: bool | None = None,
+    blocked: dict[str, np.ndarray] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """(record index, person index) pairs sharing at least one blocking key, without repeats.
 
@@ -114,8 +125,13 @@ def candidates(
     nothing); scoped, a record's candidates stay as many whatever the number of provinces, and pairs grow
     linearly with records (`benchmarks/blocking.py`). A record in another province than its person is
     still found by ID, phone or address point; one without a province gets no name candidates then. With
-    one province (a city) the keys are exactly the unscoped ones."""
-    scoped = len(provinces_of(recs, people)) > 1
+    one province (a city) the keys are exactly the unscoped ones.
+
+    A partitioned relink (`risk.link.partition`) gives `scoped` (decided for the whole country) and
+    `blocked`: per key, values more than `MAX_BLOCK` persons of the country share, which block nothing
+    even where the partition's own persons are fewer."""
+    if scoped is None:
+        scoped = len(provinces_of(recs, people)) > 1
     rk, pk = _keys(recs, scoped), _keys(people, scoped)
     n_p = len(people["name_key"])
     parts: list[np.ndarray] = []
@@ -127,6 +143,8 @@ def candidates(
         else:
             pidx = np.arange(n_p)
         valid = (pkey != "").to_numpy()
+        if blocked is not None and key in blocked and len(blocked[key]):
+            valid = valid & ~pkey.isin(blocked[key]).to_numpy()
         pf = pd.DataFrame({"k": pkey.to_numpy()[valid], "p": pidx[valid]}).drop_duplicates()
         size = pf.groupby("k")["p"].transform("size")
         pf = pf[size.to_numpy() <= MAX_BLOCK]
@@ -145,9 +163,36 @@ def _take(a: dict[str, np.ndarray], idx: np.ndarray) -> dict[str, np.ndarray]:
     return {k: v[idx] for k, v in a.items()}
 
 
+def id_hash(ids: np.ndarray) -> np.ndarray:
+    """A fixed pseudo-random order of ids (uint64): the random pairs' sample is the ids first in it."""
+    return pd.util.hash_array(np.asarray(ids, dtype=np.int64))
+
+
+def sample_first(
+    a: dict[str, np.ndarray], ids: np.ndarray, n: int
+) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """The (at most) n rows whose ids come first in `id_hash` order, in that order, with their ids: the
+    same rows whatever the order or partition the rows come from (partitions' samples merge by this)."""
+    ids = np.asarray(ids, dtype=np.int64)
+    order = np.lexsort((ids, id_hash(ids)))[:n]
+    return _take(a, order), ids[order]
+
+
 def random_levels(
-    recs: dict[str, np.ndarray], people: dict[str, np.ndarray], n: int, seed: int = 7
+    recs: dict[str, np.ndarray],
+    people: dict[str, np.ndarray],
+    n: int,
+    seed: int = 7,
+    rec_ids: np.ndarray | None = None,
+    person_ids: np.ndarray | None = None,
 ) -> dict[str, np.ndarray]:
+    """Comparison levels of n random record–person pairs (for u). With ids, the records and persons are
+    first reduced to those first in `id_hash` order (at most n of each), so the pairs do not depend on
+    the rows' order: a partitioned relink draws the same pairs from its partitions' samples."""
+    if rec_ids is not None:
+        recs, _ = sample_first(recs, rec_ids, n)
+    if person_ids is not None:
+        people, _ = sample_first(people, person_ids, n)
     rng = np.random.default_rng(seed)
     ri = rng.integers(0, len(recs["name_key"]), n)
     pi = rng.integers(0, len(people["name_key"]), n)
@@ -198,24 +243,38 @@ def score(
     *,
     extra_person_ids: pd.DataFrame | None = None,
     person_names: pd.Series | None = None,
+    rec_ids: np.ndarray | None = None,
+    person_ids: np.ndarray | None = None,
 ) -> tuple[Scored, Model]:
     ri, pi = candidates(recs, people, extra_person_ids)
     lv = compare(_take(recs, ri), _take(people, pi))
     if model is None:
-        rand = random_levels(recs, people, RANDOM_PAIRS)
-        model = estimate(
-            lv, rand, person_names if person_names is not None else pd.Series(people["name_key"])
-        )
-        per_record = len(ri) / max(len(np.unique(ri)), 1)
-        model.prior = float(min(0.5, 1.0 / max(per_record, 1.0)))
+        rand = random_levels(recs, people, RANDOM_PAIRS, rec_ids=rec_ids, person_ids=person_ids)
+        names = person_names if person_names is not None else pd.Series(people["name_key"])
+        model = estimate_from(anchor_counts(lv), rand, name_counts(names))
+        model.prior = prior(len(ri), len(np.unique(ri)))
+    return scored_with(model, ri, pi, lv, recs), model
+
+
+def prior(pairs: int, records_with_pairs: int) -> float:
+    """λ: one match among a record's candidates."""
+    per_record = pairs / max(records_with_pairs, 1)
+    return float(min(0.5, 1.0 / max(per_record, 1.0)))
+
+
+def scored_with(
+    model: Model, ri: np.ndarray, pi: np.ndarray, lv: dict[str, np.ndarray], recs: dict[str, np.ndarray]
+) -> Scored:
     w = model.weights(lv, recs["name_key"][ri])
     # An exact ID that is a CCCD carries more than a generic "exact": it names one person.
-    return Scored(ri, pi, lv, w, model.probability(w), eligible(lv)), model
+    return Scored(ri, pi, lv, w, model.probability(w), eligible(lv))
 
 
-def decide(s: Scored, n_records: int) -> Decision:
-    """Best eligible candidate per record; link, review or unmatched (see the module docstring)."""
-    order = np.lexsort((-s.weight, s.rec))
+def decide(s: Scored, n_records: int, person_ids: np.ndarray | None = None) -> Decision:
+    """Best eligible candidate per record; link, review or unmatched (see the module docstring).
+    Candidates of equal weight are ranked by `person_ids` when given (not by the persons' row order)."""
+    keys = (-s.weight, s.rec) if person_ids is None else (person_ids[s.person], -s.weight, s.rec)
+    order = np.lexsort(keys)
     rec, per, w, p, ok = s.rec[order], s.person[order], s.weight[order], s.probability[order], s.ok[order]
     idlv = s.levels["id"][order]
     # best eligible per record

@@ -8,6 +8,8 @@ among the household's (or cell's) residents in the 7 days after the as-of date.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 
@@ -117,8 +119,110 @@ def _ring(run: ScoreRun, unit_type: str, values: np.ndarray) -> np.ndarray:
     return adj @ values if adj is not None else np.zeros(len(values))
 
 
-def household_features(run: ScoreRun) -> pd.DataFrame:
-    """One row per household (positions as in `run.inputs`), float32 columns of HOUSEHOLD_FEATURES."""
+@dataclass
+class Neighbourhood:
+    """What household features take from the units around a household, by unit id: its group, its
+    resolution-9 and -10 cells (with their ring), its ward and the city. In one process these come from
+    the run itself; a partitioned run (`risk.score.partition`) computes them once on the reduced units,
+    where every neighbour is present, and each partition looks up its own households' units by id."""
+
+    group: pd.DataFrame | None  # index group id: g_* features
+    c9: pd.DataFrame  # index H3 hex id: c9_* features
+    c10: pd.DataFrame  # index H3 hex id: c10_* features
+    ward: pd.DataFrame  # index ward id: w_* features
+    city: tuple[float, float]  # city_rate_7d, city_growth
+
+    def only(self, groups: object, c9: object, c10: object, wards: object) -> Neighbourhood:
+        """The rows of the given units only (what a partition needs: bounded by the partition)."""
+
+        def take(frame: pd.DataFrame | None, ids: object) -> pd.DataFrame | None:
+            if frame is None:
+                return None
+            pos = frame.index.get_indexer(pd.Index(ids))  # the index keeps its hash table across calls
+            return frame.iloc[pos[pos >= 0]]
+
+        return Neighbourhood(
+            take(self.group, groups),
+            take(self.c9, c9),
+            take(self.c10, c10),
+            take(self.ward, wards),
+            self.city,
+        )
+
+
+def _cell_sets(run: ScoreRun) -> None:
+    for res in (9, 10):
+        t = f"h3_{res}"
+        if t not in run.unitsets:
+            run.unitsets[t] = cell_units(run.inputs, res)
+
+
+def neighbourhood_features(run: ScoreRun) -> Neighbourhood:
+    """The unit part of the household features, one row per unit of the run (see `Neighbourhood`)."""
+    _cell_sets(run)
+    gm = run.unit_metrics("group") if "group" in run.unitsets else None
+    group = None
+    if gm is not None:
+        kg = len(gm)
+        group = pd.DataFrame(
+            {
+                feature: _col(gm, column, kg)
+                for feature, column in (
+                    ("g_cases_7d", "cases_7d"),
+                    ("g_cases_14d", "cases_14d"),
+                    ("g_cases_prev_7d", "community_cases_prev_7d"),
+                    ("g_rate_7d", "community_cases_per_100k_7d_eb"),
+                    ("g_lockdown_14d", "lockdown_cases_14d"),
+                    ("g_positivity_7d", "test_positivity_7d"),
+                    ("g_f1_7d", "f1_quarantined"),
+                )
+            },
+            index=run.unitsets["group"].ids,
+        )
+    cm = run.unit_metrics("h3_9")
+    k = len(cm)
+    c9 = pd.DataFrame(
+        {
+            "c9_cases_7d": _col(cm, "cases_7d", k),
+            "c9_cases_14d": _col(cm, "cases_14d", k),
+            "c9_ring_cases_7d": _ring(run, "h3_9", _col(cm, "cases_7d", k)),
+            "c9_ring_cases_14d": _ring(run, "h3_9", _col(cm, "cases_14d", k)),
+            "c9_households": _col(cm, "households", k),
+        },
+        index=run.unitsets["h3_9"].ids,
+    )
+    cm = run.unit_metrics("h3_10")
+    c10 = pd.DataFrame({"c10_cases_14d": _col(cm, "cases_14d", len(cm))}, index=run.unitsets["h3_10"].ids)
+    wm = run.unit_metrics("ward")
+    k = len(wm)
+    ward = pd.DataFrame(
+        {
+            "w_rate_7d": _col(wm, "community_cases_per_100k_7d", k),
+            "w_rate_14d": _col(wm, "community_cases_per_100k_14d", k),
+            "w_growth": _growth(_col(wm, "community_cases_7d", k), _col(wm, "community_cases_prev_7d", k)),
+            "w_full_coverage": _col(wm, "full_dose_coverage", k),
+        },
+        index=run.unitsets["ward"].ids,
+    )
+    return Neighbourhood(group, c9, c10, ward, _city(run))
+
+
+def _per_household(
+    f: dict[str, np.ndarray], frame: pd.DataFrame | None, ids: pd.Index, code: np.ndarray
+) -> None:
+    """Each column of `frame` (rows by unit id) for every household, through its unit code in `ids`."""
+    if frame is None:
+        return
+    values = frame.reindex(ids, fill_value=0.0)
+    for name in frame.columns:
+        f[name] = _by_code(values[name].to_numpy(dtype=float), code)
+
+
+def household_features(run: ScoreRun, around: Neighbourhood | None = None) -> pd.DataFrame:
+    """One row per household (positions as in `run.inputs`), float32 columns of HOUSEHOLD_FEATURES.
+
+    `around` (default: the run's `neighbourhood` attribute, else computed from the run): the units'
+    part, by unit id; the household's own part always comes from the run's counts."""
     inp = run.inputs
     n = inp.n_households
     c = run.counts
@@ -137,46 +241,20 @@ def household_features(run: ScoreRun) -> pd.DataFrame:
     f["hh_cases_7d"] = c.col("cases_7d")
     f["hh_cases_14d"] = c.col("cases_14d")
 
-    gm = run.unit_metrics("group") if "group" in run.unitsets else None
-    gcode = run.unitsets["group"].hh_code if gm is not None else np.full(n, -1)
-    kg = len(gm) if gm is not None else 0
-    for feature, column in (
-        ("g_cases_7d", "cases_7d"),
-        ("g_cases_14d", "cases_14d"),
-        ("g_cases_prev_7d", "community_cases_prev_7d"),
-        ("g_rate_7d", "community_cases_per_100k_7d_eb"),
-        ("g_lockdown_14d", "lockdown_cases_14d"),
-        ("g_positivity_7d", "test_positivity_7d"),
-        ("g_f1_7d", "f1_quarantined"),
-    ):
-        f[feature] = _by_code(_col(gm, column, kg), gcode)
-
-    for res in (9, 10):
-        t = f"h3_{res}"
-        if t not in run.unitsets:
-            run.unitsets[t] = cell_units(inp, res)
-        cm = run.unit_metrics(t)
-        code = run.unitsets[t].hh_code
-        k = len(cm)
-        if res == 9:
-            f["c9_cases_7d"] = _by_code(_col(cm, "cases_7d", k), code)
-            f["c9_cases_14d"] = _by_code(_col(cm, "cases_14d", k), code)
-            f["c9_ring_cases_7d"] = _by_code(_ring(run, t, _col(cm, "cases_7d", k)), code)
-            f["c9_ring_cases_14d"] = _by_code(_ring(run, t, _col(cm, "cases_14d", k)), code)
-            f["c9_households"] = _by_code(_col(cm, "households", k), code)
-        else:
-            f["c10_cases_14d"] = _by_code(_col(cm, "cases_14d", k), code)
-
-    wm = run.unit_metrics("ward")
-    wcode = inp.hh_ward
-    k = len(wm)
-    f["w_rate_7d"] = _by_code(_col(wm, "community_cases_per_100k_7d", k), wcode)
-    f["w_rate_14d"] = _by_code(_col(wm, "community_cases_per_100k_14d", k), wcode)
-    f["w_growth"] = _by_code(
-        _growth(_col(wm, "community_cases_7d", k), _col(wm, "community_cases_prev_7d", k)), wcode
-    )
-    f["w_full_coverage"] = _by_code(_col(wm, "full_dose_coverage", k), wcode)
-    rate, growth = _city(run)
+    if around is None:
+        around = getattr(run, "neighbourhood", None) or neighbourhood_features(run)
+    _cell_sets(run)
+    for name in HOUSEHOLD_FEATURES:
+        if name.startswith("g_"):
+            f[name] = np.zeros(n)
+    if "group" in run.unitsets:
+        g = run.unitsets["group"]
+        _per_household(f, around.group, g.ids, g.hh_code)
+    for res, frame in ((9, around.c9), (10, around.c10)):
+        units = run.unitsets[f"h3_{res}"]
+        _per_household(f, frame, units.ids, units.hh_code)
+    _per_household(f, around.ward, run.unitsets["ward"].ids, inp.hh_ward)
+    rate, growth = around.city
     f["city_rate_7d"] = np.full(n, rate)
     f["city_growth"] = np.full(n, growth)
     return _frame(f, HOUSEHOLD_FEATURES, n)

@@ -15,7 +15,7 @@ import datetime as dt
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
@@ -153,14 +153,9 @@ def compute_partitioned(
     inputs: ScoreInputs, as_of: dt.date | dt.datetime, config: ScoreConfig, geo: Geography
 ) -> tuple[ScoreRun, pd.DataFrame, pa.Table | None, dict[str, float]]:
     """`compute` partition by partition (`risk.score.partition`), on Dask when a scheduler is configured;
-    the model is not applied (it is refused there), so a configured one is left out with a warning."""
-    import warnings
-
+    the risk model, when configured, is applied as in one process."""
     from risk.score.partition import city_partition_keys, score_partitions, split_inputs
 
-    if config.models is not None:
-        warnings.warn("partitioned scoring runs without the risk model", stacklevel=2)
-        config = replace(config, models=None)
     t = time.perf_counter()
     parts = split_inputs(inputs, city_partition_keys(inputs))
     res = score_partitions(parts, as_of, config, geo)

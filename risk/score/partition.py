@@ -18,13 +18,15 @@ sums of its households' counts. So a run is a map, a reduce and a map:
 3. **map** (`household_rows`, one task per partition): each household's level by `riskmap-household`,
    with its neighbourhood level and its group's lockdown taken from the reduced units by id.
 
+The risk model is applied as in one process: the cell model in the reduce (its features are unit
+metrics and rings of cells, whole there), the household model in the second map, where a household's
+own features come from its partition and those of its group, cells, ward and the city from the reduced
+units by id (`risk.model.features.Neighbourhood`, cut to the partition's units).
+
 Counts are integers in floating point, so sums in any order are exact and the result equals the
 in-process run unit for unit and household for household (`tests/score/test_partition.py` checks it on a
 Dask LocalCluster). Workers hold one partition at a time (`RISKMAP_SCALE_RELOAD_PARTITIONS`): their
 memory is bounded by the largest partition, the reduce's by the number of units.
-
-The risk model is not applied in a partitioned run (its features read neighbourhoods across partitions);
-a configuration with a model is refused with a clear error.
 """
 
 from __future__ import annotations
@@ -42,10 +44,10 @@ import pyarrow as pa
 import scipy.sparse as sp
 
 from geo import h3cells
+from risk.runner import Runner, scale_settings
 from risk.score.compute import Geography, ScoreConfig, ScoreRun
 from risk.score.inputs import CELL_RESOLUTIONS, Events, ScoreInputs, day_of
 from risk.score.metrics import COUNTS, HouseholdCounts
-from risk.score.settings import scale_settings
 
 # A partition is its inputs, or a picklable callable that loads them on the worker that scores it.
 PartitionSource = ScoreInputs | Callable[[], ScoreInputs]
@@ -157,18 +159,9 @@ def _peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def _no_model(config: ScoreConfig) -> None:
-    if config.models is not None:
-        raise ValueError(
-            "partitioned scoring does not apply the risk model (its features cross partitions): "
-            "set RISKMAP_SCORE_MODEL=none or score in one process"
-        )
-
-
 def partial_counts(source: PartitionSource, day: int, config: ScoreConfig) -> Partial:
     """The map step: household counts of one partition, summed per (ward, group, cells) key."""
     t0 = time.perf_counter()
-    _no_model(config)
     inp = load(source)
     run = ScoreRun(inp, day, config, Geography(None))  # type: ignore[arg-type]  # counts need no geography
     counts = run.counts
@@ -278,6 +271,7 @@ class UnitLevels:
     group_lockdown: pd.Series | None  # group id → cases found in a lockdown in 14 days
     cell_type: str | None  # the cells a household without a group takes its neighbourhood level from
     cell_level: pd.Series | None  # cell hex id → level
+    neighbourhood: Any = None  # risk.model.features.Neighbourhood when a household model is applied
 
 
 def levels_for(levels: UnitLevels, part: Partial) -> UnitLevels:
@@ -285,18 +279,30 @@ def levels_for(levels: UnitLevels, part: Partial) -> UnitLevels:
     partition, not by the country."""
 
     def only(values: pd.Series | None, ids: Any) -> pd.Series | None:
-        return None if values is None else values.reindex(pd.Index(ids).intersection(values.index))
+        # the hash table of the country's unit ids is built once and kept by its index: each partition
+        # then costs its own units, not the country's (an intersection would hash every unit again)
+        if values is None:
+            return None
+        pos = values.index.get_indexer(pd.Index(ids))
+        return values.iloc[pos[pos >= 0]]
+
+    def hex_cells(res: int) -> Any:
+        c = np.unique(part.keys[f"h3_{res}"].to_numpy(dtype=np.uint64))
+        return h3cells.to_hex(c[c != 0])
 
     groups = part.keys["group_id"].dropna().unique()
     cells: Any = ()
     if levels.cell_type is not None:
-        res = int(levels.cell_type.split("_")[1])
-        cells = h3cells.to_hex(np.unique(part.keys[f"h3_{res}"].to_numpy(dtype=np.uint64)))
+        cells = hex_cells(int(levels.cell_type.split("_")[1]))
+    nb = levels.neighbourhood
+    if nb is not None:
+        nb = nb.only(groups, hex_cells(9), hex_cells(10), part.keys["ward_id"].dropna().unique())
     return UnitLevels(
         only(levels.group_level, groups),
         only(levels.group_lockdown, groups),
         levels.cell_type,
         only(levels.cell_level, cells),
+        nb,
     )
 
 
@@ -311,7 +317,12 @@ def unit_levels(run: ScoreRun) -> UnitLevels:
     if cell_type is not None:
         c = run.cells(cell_type)
         c_level = pd.Series(c.evaluation.level, index=c.units.ids)
-    return UnitLevels(g_level, g_lock, cell_type, c_level)
+    nb = None
+    if run.config.models is not None and run.config.models.household is not None:
+        from risk.model.features import neighbourhood_features
+
+        nb = neighbourhood_features(run)
+    return UnitLevels(g_level, g_lock, cell_type, c_level, nb)
 
 
 class PartitionRun(ScoreRun):
@@ -322,6 +333,7 @@ class PartitionRun(ScoreRun):
     ):
         super().__init__(inputs, day, config, geo)
         self.levels = levels
+        self.neighbourhood = levels.neighbourhood  # the household model's unit features, by unit id
 
     def _per_household(self, unit_type: str, values: pd.Series, fill: Any) -> np.ndarray:
         units = self.unitsets[unit_type]
@@ -354,74 +366,12 @@ class PartitionRun(ScoreRun):
 def household_rows(
     source: PartitionSource, levels: UnitLevels, day: int, config: ScoreConfig, geo: Geography
 ) -> pa.Table:
-    """The second map step: `household_levels` rows of one partition."""
-    _no_model(config)
+    """The second map step: `household_levels` rows of one partition (with the household model's
+    probabilities when one is configured)."""
     return PartitionRun(load(source), day, config, geo, levels).household_rows()
 
 
 # -- running the steps ---------------------------------------------------------------------------------
-
-
-class Runner:
-    """Maps a function over partitions: on a dask.distributed client when one is given or a scheduler
-    address is configured (RISKMAP_SCALE_SCHEDULER), else one after another in this process."""
-
-    def __init__(self, client: Any = None, scheduler: str | None = None) -> None:
-        self._own = False
-        if client is None:
-            address = scheduler if scheduler is not None else scale_settings().scheduler
-            if address:
-                from distributed import Client
-
-                client = Client(address)
-                self._own = True
-        self.client = client
-
-    @property
-    def where(self) -> str:
-        if self.client is None:
-            return "in-process"
-        workers = self.client.scheduler_info().get("workers", {})
-        return f"dask ({len(workers)} workers)"
-
-    def place(self, sources: Sequence[PartitionSource], *, keep: bool) -> list[Any]:
-        """Inputs given in memory are sent to the workers once; loaders are kept as they are (each task
-        loads its partition) unless `keep`, when they are loaded once and held on the workers."""
-        if self.client is None:
-            return [load(s) if keep else s for s in sources]
-        held = [s for s in sources if isinstance(s, ScoreInputs)]
-        scattered = iter(self.client.scatter(held) if held else [])
-        out = []
-        for s in sources:
-            if isinstance(s, ScoreInputs):
-                out.append(next(scattered))
-            elif keep:
-                out.append(self.client.submit(load, s, pure=False))
-            else:
-                out.append(s)
-        return out
-
-    def map(
-        self,
-        fn: Callable[..., Any],
-        items: Sequence[Any],
-        per_item: Sequence[Any] | None = None,
-        **kwargs: Any,
-    ) -> list[Any]:
-        """`fn(item[, per_item[i]], **kwargs)` for every item; kwargs are sent to each worker once."""
-        extra = [(p,) for p in per_item] if per_item is not None else [()] * len(items)
-        if self.client is None:
-            return [fn(item, *e, **kwargs) for item, e in zip(items, extra, strict=True)]
-        shared = {k: self.client.scatter(v, broadcast=True) for k, v in kwargs.items()}
-        futures = [
-            self.client.submit(fn, item, *e, pure=False, **shared)
-            for item, e in zip(items, extra, strict=True)
-        ]
-        return self.client.gather(futures)
-
-    def close(self) -> None:
-        if self._own and self.client is not None:
-            self.client.close()
 
 
 @dataclass
@@ -447,8 +397,8 @@ def score_partitions(
     scheduler: str | None = None,
     reload: bool | None = None,
 ) -> PartitionedResult:
-    """Score every unit and household of the partitions; equal to scoring their union in one process."""
-    _no_model(config)
+    """Score every unit and household of the partitions; equal to scoring their union in one process,
+    the risk model's probabilities included."""
     runner = Runner(client, scheduler)
     keep = not (scale_settings().reload_partitions if reload is None else reload)
     try:

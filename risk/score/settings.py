@@ -53,28 +53,7 @@ def score_settings() -> ScoreSettings:
     return ScoreSettings()
 
 
-class ScaleSettings(BaseSettings):
-    """Environment variables prefixed RISKMAP_SCALE_: scoring partition by partition, on Dask or here."""
+# Partitions and Dask: shared with linkage, so they live outside this package (see risk.runner).
+from risk.runner import ScaleSettings, scale_settings  # noqa: E402
 
-    model_config = SettingsConfigDict(env_prefix="RISKMAP_SCALE_", extra="ignore")
-
-    scheduler: str | None = Field(
-        default=None,
-        description="dask.distributed scheduler address (tcp://host:8786); empty: partitions run in-process",
-    )
-    partition_resolution: int = Field(
-        default=5,
-        ge=0,
-        le=7,
-        description="one city is split by the H3 parent cells of its households at this resolution",
-    )
-    reload_partitions: bool = Field(
-        default=True,
-        description="a worker loads a partition again for its household rows instead of holding it between "
-        "the two passes (memory bounded by one partition, not by all the worker's partitions)",
-    )
-
-
-@lru_cache(maxsize=1)
-def scale_settings() -> ScaleSettings:
-    return ScaleSettings()
+__all__ = ["ScaleSettings", "ScoreSettings", "scale_settings", "score_settings"]

@@ -156,6 +156,10 @@ def cell_units(inputs: ScoreInputs, res: int, finer: UnitSet | None = None) -> U
     return UnitSet(f"h3_{res}", ids, np.asarray(ids, dtype=object), parents, code, ward.astype(np.int32))
 
 
+DENSE_PER_ROW = 8  # cells of the dense table of `_majority` per row counted
+DENSE_MIN = 1_000_000
+
+
 def _majority(
     unit: np.ndarray, ward: np.ndarray, n_units: int, n_wards: int, weight: np.ndarray | None = None
 ) -> np.ndarray:
@@ -167,7 +171,10 @@ def _majority(
         return out
     key = unit[ok].astype(np.int64) * n_wards + ward[ok]
     w = None if weight is None else np.asarray(weight, dtype=np.float64)[ok]
-    if n_units * n_wards <= 50_000_000:  # a dense count table: one bincount, one argmax
+    # A dense units × wards count table (one bincount, one argmax) is fastest while it is about as large
+    # as the rows counted; its size is the product of two numbers that both grow with a country, so
+    # beyond that the sort below (n log n in the rows) keeps the cost linear in the data.
+    if n_units * n_wards <= max(DENSE_PER_ROW * len(key), DENSE_MIN):
         table = np.bincount(key, weights=w, minlength=n_units * n_wards).reshape(n_units, n_wards)
         has = table.any(axis=1)
         out[has] = table[has].argmax(axis=1)

@@ -27,7 +27,7 @@ def scored(tiny_city):
     return store, geo, inputs
 
 
-def _same(config, geo, inputs, parts, **kw) -> None:
+def _same(config, geo, inputs, parts, **kw):
     _, levels, households, _ = compute(inputs, AS_OF, config, geo)
     res = score_partitions(parts, AS_OF, config, geo, **kw)
     a = levels.sort_values(["unit_type", "unit_id"]).reset_index(drop=True)
@@ -40,20 +40,30 @@ def _same(config, geo, inputs, parts, **kw) -> None:
     assert ha.num_rows == hb.num_rows == inputs.n_households
     assert ha.equals(hb)
     assert (a["level"] > 1).any(), "the test city should have raised levels somewhere"
+    return res
 
 
-def test_dask_localcluster_equals_in_process(scored) -> None:
+def test_dask_localcluster_equals_in_process(scored, backtests) -> None:
+    """With the risk model: the cell model runs in the reduce, the household model on the workers with
+    its neighbourhood features from the reduced units; both give the in-process probabilities."""
     from distributed import Client, LocalCluster
 
+    from risk.model import Models
+
     _, geo, inputs = scored
-    config = build_config("moh-4800", models=None)
+    models = Models("test", household=backtests["household"].model, cell=backtests["cell"].model)
+    config = build_config("moh-4800", models=models)
     parts = split_inputs(inputs, np.random.default_rng(3).integers(0, 4, inputs.n_households))
     assert len(parts) == 4
     with (
         LocalCluster(n_workers=2, threads_per_worker=1, processes=False, dashboard_address=":0") as cluster,
         Client(cluster) as client,
     ):
-        _same(config, geo, inputs, parts, client=client)
+        res = _same(config, geo, inputs, parts, client=client)
+    prob = res.household_table()["model_probability"].to_numpy(zero_copy_only=False)
+    assert np.isfinite(prob).all() and prob.std() > 0, "the household model should have been applied"
+    cells = res.levels[res.levels["unit_type"] == "h3_9"]
+    assert cells["metrics"].str.contains('"model_probability"').all()
 
 
 @pytest.mark.parametrize("profile", ["nsc-2686", "moh-218"])
@@ -67,13 +77,8 @@ def test_h3_partitions_equal_in_process(scored, profile) -> None:
     _same(build_config(profile, models=None), geo, inputs, parts)
 
 
-def test_partitioned_refuses_the_model_and_bad_keys(scored) -> None:
-    from dataclasses import replace
-
-    _, geo, inputs = scored
-    config = replace(build_config("moh-4800", models=None), models=object())
-    with pytest.raises(ValueError, match="risk model"):
-        score_partitions([inputs], AS_OF, config, geo)
+def test_partitioned_refuses_bad_keys(scored) -> None:
+    _, _, inputs = scored
     with pytest.raises(ValueError, match="keys for"):
         split_inputs(inputs, np.zeros(3))
 
