@@ -322,7 +322,12 @@ def _finish_links(
 
 def relink(store: Store) -> LinkResult:
     """Rebuild households, persons and every link from the records in the store (full relink)."""
-    registry = store.read_table("records", filters=[("kind", "=", "registry")])
+    # only the columns linkage uses: the registry is most of the records, and every column costs memory
+    registry = store.read_table(
+        "records",
+        columns=[*RECORD_COLUMNS, "household_ref", "relation", "address_raw"],
+        filters=[("kind", "=", "registry")],
+    )
     points = store.read_table(
         "address_points", columns=["point_id", "ward_id", "group_id", "lon", "lat", "address"]
     )
