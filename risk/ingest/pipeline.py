@@ -173,20 +173,27 @@ class Ingestor:
         _SESSION = self  # forked workers inherit the placer and caches; nothing big is pickled
         try:
             with ProcessPoolExecutor(workers, mp_context=mp.get_context("fork")) as pool:
-                # a bounded window keeps at most a few prepared files in memory at once
+                # files already in the store are not prepared at all; a bounded window keeps at most a
+                # few prepared files in memory at once
                 window = 2 * workers
                 pending: list = []
                 it = iter(todo)
-                for item in it:
-                    pending.append((item, pool.submit(_prepare_worker, item)))
-                    if len(pending) >= window:
-                        break
+
+                def submit() -> bool:
+                    for item in it:
+                        known = self.store.find_batch(item[1])
+                        pending.append(
+                            (item, known if known is not None else pool.submit(_prepare_worker, item))
+                        )
+                        return True
+                    return False
+
+                while len(pending) < window and submit():
+                    pass
                 while pending:
                     (f, sha, mapping), fut = pending.pop(0)
-                    nxt = next(it, None)
-                    if nxt is not None:
-                        pending.append((nxt, pool.submit(_prepare_worker, nxt)))
-                    existing = self.store.find_batch(sha)
+                    submit()
+                    existing = fut if isinstance(fut, BatchInfo) else self.store.find_batch(sha)
                     if existing is not None:
                         yield IngestResult(existing, new=False)
                         continue
