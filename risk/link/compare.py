@@ -41,6 +41,15 @@ def name_parts(keys: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     return fam[codes], giv[codes]
 
 
+def month_day(birth_date: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(month, day of month) of datetime64[D] dates, computed once per record or person rather than
+    once per candidate pair (values for NaT are meaningless; `compare` masks them)."""
+    d = np.asarray(birth_date).astype("datetime64[D]")
+    month = (d.astype("datetime64[M]") - d.astype("datetime64[Y]")).astype(np.int64) + 1
+    day = (d - d.astype("datetime64[M]")).astype(np.int64) + 1
+    return month, day
+
+
 def _s(a: np.ndarray) -> np.ndarray:
     return np.asarray(a, dtype=object)
 
@@ -51,8 +60,9 @@ def compare(
     """Comparison levels per field for aligned arrays of record and person attributes (only `fields`:
     flags need the birth date and ID levels, not the name similarity).
 
-    Both sides hold: name_key, family, given, birth_date (datetime64[D], NaT missing), birth_precision,
-    birth_year (float, NaN missing), sex, id_number, phone, point_id (int64, −1 missing), ward_id.
+    Both sides hold: name_key, family, given, birth_date (datetime64[D], NaT missing), birth_month and
+    birth_day (`month_day`), birth_precision, birth_year (float, NaN missing), sex, id_number, phone,
+    point_id (int64, −1 missing), ward_id.
     """
     n = len(r["name_key"])
     out: dict[str, np.ndarray] = {}
@@ -106,10 +116,8 @@ def _dob_levels(r: dict[str, np.ndarray], p: dict[str, np.ndarray], n: int) -> n
     rprec, pprec = _s(r["birth_precision"]), _s(p["birth_precision"])
     missing = np.isnan(ry) | np.isnan(py)
     both_day = (rprec == "day") & (pprec == "day")
-    rm = (rd.astype("datetime64[M]") - rd.astype("datetime64[Y]")).astype(np.int64) + 1
-    pm = (pd_.astype("datetime64[M]") - pd_.astype("datetime64[Y]")).astype(np.int64) + 1
-    rdd = (rd - rd.astype("datetime64[M]")).astype(np.int64) + 1
-    pdd = (pd_ - pd_.astype("datetime64[M]")).astype(np.int64) + 1
+    rm, rdd = r["birth_month"], r["birth_day"]
+    pm, pdd = p["birth_month"], p["birth_day"]
     same_year = ry == py
     lvl = np.full(n, 5, dtype=np.int8)
     lvl[np.abs(ry - py) == 1] = 4

@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from geo.gazetteer import province_codes
-from risk.link.compare import FIELDS, compare, name_parts
+from risk.link.compare import FIELDS, compare, month_day, name_parts
 from risk.link.model import Model, estimate
 
 MAX_BLOCK = 50
@@ -50,11 +50,15 @@ def prepare(frame: pd.DataFrame) -> dict[str, np.ndarray]:
     """Attribute arrays in the form `compare` wants, for records or persons."""
     fam, giv = name_parts(frame["name_key"])
     point = frame["point_id"] if "point_id" in frame else pd.Series(pd.NA, index=frame.index)
+    birth = pd.to_datetime(frame["birth_date"]).to_numpy(dtype="datetime64[D]")
+    month, day = month_day(birth)
     return {
         "name_key": frame["name_key"].fillna("").astype(str).to_numpy(dtype=object),
         "family": fam,
         "given": giv,
-        "birth_date": pd.to_datetime(frame["birth_date"]).to_numpy(dtype="datetime64[D]"),
+        "birth_date": birth,
+        "birth_month": month,
+        "birth_day": day,
         "birth_precision": frame["birth_precision"].fillna("").astype(str).to_numpy(dtype=object)
         if "birth_precision" in frame
         else np.where(frame["birth_date"].notna(), "day", "").astype(object),
