@@ -122,13 +122,15 @@ def province_codes(unit_ids: np.ndarray | pd.Series | list) -> np.ndarray:
     Per distinct version prefix: a shipped geography is one province (its `city` unit), so the prefix
     says it; national storage partitions households by this code.
     """
-    ids = pd.Series(np.asarray(unit_ids, dtype=object))
-    version = ids.str.split(":", n=1).str[0]
-    out = np.full(len(ids), None, dtype=object)
+    codes, uniq = pd.factorize(np.asarray(unit_ids, dtype=object))  # per distinct id: millions repeat
+    if not len(uniq):
+        return np.full(len(codes), None, dtype=object)
+    version = pd.Series(uniq, dtype=object).str.split(":", n=1).str[0]
+    per = np.full(len(uniq), None, dtype=object)
     for v in version.dropna().unique():
         if v in VERSIONS:
-            out[(version == v).to_numpy()] = str(load_gazetteer(v).city["code"])
-    return out
+            per[(version == v).to_numpy()] = str(load_gazetteer(v).city["code"])
+    return np.where(codes >= 0, per[np.maximum(codes, 0)], None)
 
 
 class Gazetteer:

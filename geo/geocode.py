@@ -730,11 +730,13 @@ def _centroids(keys: np.ndarray, lon: np.ndarray, lat: np.ndarray, group: np.nda
     mean = df.groupby("k", sort=False)[["lon", "lat"]].transform("mean")
     d2 = (df["lon"] - mean["lon"]) ** 2 + (df["lat"] - mean["lat"]) ** 2
     best = d2.groupby(df["k"], sort=False).idxmin()
-    ng = df.groupby("k", sort=False)["g"].nunique()
-    out = {}
-    for k, r in best.items():
-        out[k] = (float(df.at[r, "lon"]), float(df.at[r, "lat"]), df.at[r, "g"] if ng[k] == 1 else "")
-    return out
+    ng = df.groupby("k", sort=False)["g"].nunique().reindex(best.index).to_numpy()
+    rows = best.to_numpy()
+    x = df.loc[rows, "lon"].to_numpy(dtype=float).tolist()
+    y = df.loc[rows, "lat"].to_numpy(dtype=float).tolist()
+    g = np.where(ng == 1, df.loc[rows, "g"].to_numpy(dtype=object), "").tolist()
+    # columns at once, not a scalar lookup per key (a city has hundreds of thousands of alleys)
+    return dict(zip(best.index.tolist(), zip(x, y, g, strict=True), strict=True))
 
 
 def _ward_points(wards: pd.DataFrame | None, ward: np.ndarray, lon: np.ndarray, lat: np.ndarray) -> dict:

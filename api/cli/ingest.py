@@ -76,7 +76,7 @@ def register(app: typer.Typer) -> None:
             None, "--latest", formats=["%Y-%m-%d"], help="latest believable event date (default: today)"
         ),
         link: bool = typer.Option(True, "--link/--no-link", help="link the new batches afterwards"),
-        workers: int = typer.Option(1, min=1, max=16, help="processes for geocoding large batches"),
+        workers: int = typer.Option(1, min=1, max=16, help="processes that read, clean and place files (and geocode large batches)"),
         as_json: bool = typer.Option(False, "--json", help="print the batches' accounts as JSON lines"),
     ) -> None:
         """Ingest feed files: bad rows are quarantined with reasons; the same file twice adds nothing."""
@@ -92,20 +92,14 @@ def register(app: typer.Typer) -> None:
             totals = {"rows_in": 0, "accepted": 0, "corrected": 0, "quarantined": 0, "duplicates": 0}
             with progress() as bar:
                 task = bar.add_task("ingesting", total=len(files))
-                registry_done = False
-                for f, sid in files:
-                    # events are placed against the registry's address points, loaded once
-                    if session.placer is None or (
-                        not registry_done and load_sources()[sid].kind != "registry"
-                    ):
-                        session.placer = RegistryPlacer.from_store(store, workers=workers)
-                        registry_done = load_sources()[sid].kind != "registry"
+                # events are placed against the address points (the reference), loaded once
+                session.placer = RegistryPlacer.from_store(store, workers=workers)
+                results = session.ingest_many(files, workers=workers)
+                for (f, sid), result in zip(files, results, strict=True):
                     bar.update(task, description=f"{sid}/{f.name}")
-                    try:
-                        result = session.ingest(f, sid)
-                    except IngestError as exc:
+                    if isinstance(result, IngestError):
                         failed += 1
-                        bar.console.print(f"[red]rejected[/red] {exc}")
+                        bar.console.print(f"[red]rejected[/red] {result}")
                         bar.advance(task)
                         continue
                     b = result.batch

@@ -28,3 +28,11 @@ class IngestError(ValueError):
         if column:
             where.append(f"column {column!r}")
         super().__init__(f"{', '.join(where)}: {message}" if where else message)
+
+    def __reduce__(self) -> tuple:
+        # keyword-only details survive pickling (errors cross process boundaries in parallel ingest)
+        return (_rebuild, (self.detail, self.file, self.row, self.column))
+
+
+def _rebuild(message: str, file: str | None, row: int | None, column: str | None) -> IngestError:
+    return IngestError(message, file=file, row=row, column=column)

@@ -20,7 +20,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -30,6 +30,7 @@ import pandas as pd
 
 from risk.clean.reasons import REASONS
 from risk.ingest.clean import clean_rows
+from risk.ingest.errors import IngestError
 from risk.ingest.readers import RawRows, read_rows, sha256_file
 from risk.ingest.sources import SourceMapping, get_source, map_fields
 from risk.store import BatchInfo, Store
@@ -98,6 +99,38 @@ def file_latest(path: Path, latest: dt.date) -> dt.date:
 
 
 @dataclass
+class _Prepared:
+    """One file after the per-row work, before anything is committed."""
+
+    path: Path
+    sha: str
+    mapping: SourceMapping
+    raw: RawRows
+    columns: dict[str, str]
+    fields: pd.DataFrame
+    latest: dt.date
+    cleaned: pd.DataFrame
+    row_hash: np.ndarray
+    dup_in_file: np.ndarray
+    placed: pd.DataFrame
+
+
+_SESSION: Ingestor | None = None  # the session a forked `ingest_many` worker prepares files for
+
+
+def _prepare_worker(item: tuple[Path, str, SourceMapping]) -> _Prepared | IngestError:
+    session = _SESSION
+    assert session is not None
+    geocoder = getattr(session.placer, "geocoder", None)
+    if geocoder is not None:
+        geocoder.workers = 1  # already one of the session's workers: no nested pools
+    try:
+        return session._prepare(*item)
+    except IngestError as exc:
+        return exc
+
+
+@dataclass
 class Ingestor:
     """A session of ingests into one store (see the module docstring)."""
 
@@ -115,28 +148,98 @@ class Ingestor:
         existing = self.store.find_batch(sha)
         if existing is not None:
             return IngestResult(existing, new=False)
+        return self._commit(self._prepare(path, sha, mapping))
+
+    def ingest_many(
+        self, files: Iterable[tuple[Path, str | SourceMapping]], *, workers: int = 1
+    ) -> Iterator[IngestResult | IngestError]:
+        """Ingest files in order, one batch each, yielding each file's result (or the `IngestError` that
+        rejected it, so one bad file does not stop the rest). With `workers` > 1, reading, cleaning and
+        placing (the per-row work) run in that many forked processes while this one commits in file
+        order, so batches, duplicates and accounts are exactly those of a sequential run."""
+        todo: list[tuple[Path, str, SourceMapping]] = []
+        for f, src in files:
+            f = Path(f)
+            mapping = src if isinstance(src, SourceMapping) else get_source(src)
+            todo.append((f, sha256_file(f), mapping))
+        if workers <= 1 or len(todo) < 2:
+            for f, sha, mapping in todo:
+                yield self._ingest_checked(f, sha, mapping)
+            return
+        import multiprocessing as mp
+        from concurrent.futures import ProcessPoolExecutor
+
+        global _SESSION
+        _SESSION = self  # forked workers inherit the placer and caches; nothing big is pickled
+        try:
+            with ProcessPoolExecutor(workers, mp_context=mp.get_context("fork")) as pool:
+                # files already in the store are not prepared at all; a bounded window keeps at most a
+                # few prepared files in memory at once
+                window = 2 * workers
+                pending: list = []
+                it = iter(todo)
+
+                def submit() -> bool:
+                    for item in it:
+                        known = self.store.find_batch(item[1])
+                        pending.append(
+                            (item, known if known is not None else pool.submit(_prepare_worker, item))
+                        )
+                        return True
+                    return False
+
+                while len(pending) < window and submit():
+                    pass
+                while pending:
+                    (f, sha, mapping), fut = pending.pop(0)
+                    submit()
+                    existing = fut if isinstance(fut, BatchInfo) else self.store.find_batch(sha)
+                    if existing is not None:
+                        yield IngestResult(existing, new=False)
+                        continue
+                    got = fut.result()
+                    yield got if isinstance(got, IngestError) else self._commit(got)
+        finally:
+            _SESSION = None
+
+    def _ingest_checked(self, path: Path, sha: str, mapping: SourceMapping) -> IngestResult | IngestError:
+        existing = self.store.find_batch(sha)
+        if existing is not None:
+            return IngestResult(existing, new=False)
+        try:
+            return self._commit(self._prepare(path, sha, mapping))
+        except IngestError as exc:
+            return exc
+
+    def _prepare(self, path: Path, sha: str, mapping: SourceMapping) -> _Prepared:
+        """The per-row work of one file (read, map, clean, hash, place): needs nothing committed."""
         raw = read_rows(path, fmt=mapping.format)
         if raw.rows_in > MAX_ROWS:
             raise ValueError(f"file {path}: {raw.rows_in} rows; split files above {MAX_ROWS} rows")
-        return self._ingest_rows(raw, path, sha, mapping)
-
-    def _ingest_rows(self, raw: RawRows, path: Path, sha: str, mapping: SourceMapping) -> IngestResult:
-        store = self.store
         columns = mapping.resolve_columns(raw.header, path)
-        origin = _correction_origin(raw)
         fields = map_fields(raw.data, mapping, columns)
         latest = file_latest(path, self.latest or dt.date.today())
         cleaned = clean_rows(fields, mapping.kind, latest=latest)
-
         row_hash = _row_hashes(raw.data)
         dup_in_file = pd.Series(row_hash).duplicated().to_numpy()
+        # rows repeated within the file are placed once (the first); repeats of earlier batches are
+        # placed too (a few exact duplicates) so that this needs nothing from the store
+        placed = self._place(cleaned, ~dup_in_file)
+        return _Prepared(
+            path, sha, mapping, raw, columns, fields, latest, cleaned, row_hash, dup_in_file, placed
+        )
+
+    def _commit(self, prep: _Prepared) -> IngestResult:
+        store = self.store
+        raw, path, sha, mapping = prep.raw, prep.path, prep.sha, prep.mapping
+        columns, fields, latest, cleaned = prep.columns, prep.fields, prep.latest, prep.cleaned
+        row_hash, dup_in_file, placed = prep.row_hash, prep.dup_in_file, prep.placed
+        origin = _correction_origin(raw)
         seen = self._seen(mapping.id)
         dup_before = np.fromiter((h in seen for h in row_hash), bool, len(row_hash))
         duplicate = dup_in_file | dup_before
         bad_codes = cleaned["bad"].to_numpy(dtype=object)
         bad = (bad_codes != "") & ~duplicate
-
-        placed = self._place(cleaned, ~duplicate)
         if self.capture_scope is not None:
             outside = (
                 ~duplicate

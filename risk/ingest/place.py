@@ -20,6 +20,7 @@ from risk.store import Store
 
 PREMATCH_TIER = "exact"
 PREMATCH_CONFIDENCE = np.float32(0.99)
+PREMATCH_CACHE = 2_000_000  # distinct address texts whose pre-match is kept
 OUT_COLUMNS = ("point_id", "ward_id", "geocode_tier", "geocode_confidence", "geocode_flags")
 
 # Arrow (RE2) rewrites on the folded text, in order: one pass over the column each.
@@ -76,6 +77,7 @@ class RegistryPlacer:
 
     def __init__(self, geocoder: Geocoder | None, registry: pd.DataFrame | None = None) -> None:
         self.geocoder = geocoder
+        self._prematched: dict[str, tuple[int, str] | None] = {}
         self._keys: dict[str, tuple[int, str]] = {}
         if registry is not None and len(registry) and "address" in registry:
             keys = pd.Series(canonical_keys(registry["address"]).to_numpy(zero_copy_only=False), dtype=object)
@@ -91,6 +93,18 @@ class RegistryPlacer:
                     strict=True,
                 )
             )
+
+    def _prematch(self, texts: list[str]) -> list[tuple[int, str] | None]:
+        """The registry point each distinct text's canonical key names (None: none or several); cached
+        across files, since weekly files repeat most addresses."""
+        cache = self._prematched
+        todo = [t for t in texts if t not in cache]
+        if todo:
+            if len(cache) + len(todo) > PREMATCH_CACHE:
+                cache.clear()
+            keys = canonical_keys(pa.array(todo, type=pa.string())).to_pylist()
+            cache.update(zip(todo, (self._keys.get(k) for k in keys), strict=True))
+        return [cache[t] for t in texts]
 
     @classmethod
     def from_store(cls, store: Store, *, workers: int = 1) -> RegistryPlacer:
@@ -109,8 +123,7 @@ class RegistryPlacer:
         flags = np.full(n, "", dtype=object)
         if self.geocoder is not None and n:
             codes, uniq = pd.factorize(text.to_numpy(dtype=object))
-            keys = canonical_keys(pa.array(np.asarray(uniq, dtype=object), type=pa.string()))
-            hits = [self._keys.get(k) for k in keys.to_pylist()]
+            hits = self._prematch(list(uniq))
             found = np.array([h is not None for h in hits], dtype=bool)
             row_found = found[codes]
             if found.any():

@@ -303,23 +303,32 @@ def _finish_links(
         id_ok = pid.map(confirmed["id_number"]).fillna(False).to_numpy(dtype=bool)
     registry_person = links["method"].isin(["registry", "id", "probabilistic"]).to_numpy()
     # a correction is only as good as the value it corrects to: unconfirmed, it is a conflict
-    flags = np.array(
+    # once per distinct (flags, date confirmed, ID confirmed): a few combinations over millions of links
+    d_ok, i_ok = dob_ok | ~registry_person, id_ok | ~registry_person
+    combo, uniq = pd.factorize(
+        pd.Series(flags, dtype=object)
+        + "|"
+        + d_ok.astype(np.int8).astype(str)
+        + i_ok.astype(np.int8).astype(str)
+    )
+    fixed = np.array(
         [
             ";".join(
                 (
                     "dob_conflict"
-                    if c == "dob_swapped" and not d
+                    if c == "dob_swapped" and d == "0"
                     else "id_conflict"
-                    if c == "id_typo" and not i
+                    if c == "id_typo" and i == "0"
                     else c
                 )
                 for c in f.split(";")
                 if c
             )
-            for f, d, i in zip(flags, dob_ok | ~registry_person, id_ok | ~registry_person, strict=True)
+            for f, (d, i) in (u.rsplit("|", 1) for u in uniq)
         ],
         dtype=object,
     )
+    flags = fixed[combo] if len(uniq) else np.zeros(0, dtype=object)
     # an ambiguous birth date (day and month ≤ 12) that no second record of the person confirms
     amb = ambiguous_dates(rec["birth_date"], rec["birth_precision"])
     per_count = links.groupby("person_id")["record_id"].transform("size").to_numpy()
@@ -362,7 +371,12 @@ def relink(store: Store, *, partitioned: bool | None = None) -> LinkResult:
 
 
 def _relink_whole(store: Store) -> LinkResult:
-    registry = store.read_table("records", filters=[("kind", "=", "registry")])
+    # only the columns linkage uses: the registry is most of the records, and every column costs memory
+    registry = store.read_table(
+        "records",
+        columns=[*RECORD_COLUMNS, "household_ref", "relation", "address_raw"],
+        filters=[("kind", "=", "registry")],
+    )
     points = store.read_table(
         "address_points", columns=["point_id", "ward_id", "group_id", "lon", "lat", "address"]
     )

@@ -134,7 +134,7 @@ def link_flags(recs: dict[str, np.ndarray], people: dict[str, np.ndarray]) -> np
     n = len(recs["name_key"])
     if not n:
         return np.zeros(0, dtype=object)
-    lv = compare(recs, people)
+    lv = compare(recs, people, fields=("dob", "id"))
     out = np.full(n, "", dtype=object)
 
     def add(mask: np.ndarray, code: str) -> None:

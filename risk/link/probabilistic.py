@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from geo.gazetteer import province_codes
-from risk.link.compare import FIELDS, compare, name_parts
+from risk.link.compare import FIELDS, compare, month_day, name_parts
 from risk.link.model import Model, anchor_counts, estimate_from, name_counts
 
 MAX_BLOCK = 50
@@ -50,11 +50,15 @@ def prepare(frame: pd.DataFrame) -> dict[str, np.ndarray]:
     """Attribute arrays in the form `compare` wants, for records or persons."""
     fam, giv = name_parts(frame["name_key"])
     point = frame["point_id"] if "point_id" in frame else pd.Series(pd.NA, index=frame.index)
+    birth = pd.to_datetime(frame["birth_date"]).to_numpy(dtype="datetime64[D]")
+    month, day = month_day(birth)
     return {
         "name_key": frame["name_key"].fillna("").astype(str).to_numpy(dtype=object),
         "family": fam,
         "given": giv,
-        "birth_date": pd.to_datetime(frame["birth_date"]).to_numpy(dtype="datetime64[D]"),
+        "birth_date": birth,
+        "birth_month": month,
+        "birth_day": day,
         "birth_precision": frame["birth_precision"].fillna("").astype(str).to_numpy(dtype=object)
         if "birth_precision" in frame
         else np.where(frame["birth_date"].notna(), "day", "").astype(object),
@@ -107,7 +111,7 @@ def _keys(a: dict[str, np.ndarray], by_province: bool = False) -> dict[str, np.n
 
 
 def provinces_of(*frames: dict[str, np.ndarray]) -> set[str]:
-    return {p for a in frames for p in np.unique(a["province"]).tolist() if p}
+    return {p for a in frames for p in pd.unique(a["province"]).tolist() if p}
 
 
 def candidates(
@@ -136,27 +140,53 @@ def candidates(
     n_p = len(people["name_key"])
     parts: list[np.ndarray] = []
     for key in rk:
-        pkey = pd.Series(pk[key])
+        pkey = np.asarray(pk[key], dtype=object)
+        pidx = np.arange(n_p, dtype=np.int64)
         if key == "id" and extra_person_ids is not None and len(extra_person_ids):
-            pkey = pd.concat([pkey, extra_person_ids["id_number"]], ignore_index=True)
-            pidx = np.concatenate([np.arange(n_p), extra_person_ids["person_idx"].to_numpy(np.int64)])
-        else:
-            pidx = np.arange(n_p)
-        valid = (pkey != "").to_numpy()
+            pkey = np.concatenate([pkey, extra_person_ids["id_number"].to_numpy(dtype=object)])
+            pidx = np.concatenate([pidx, extra_person_ids["person_idx"].to_numpy(np.int64)])
+        pv = pkey != ""
         if blocked is not None and key in blocked and len(blocked[key]):
-            valid = valid & ~pkey.isin(blocked[key]).to_numpy()
-        pf = pd.DataFrame({"k": pkey.to_numpy()[valid], "p": pidx[valid]}).drop_duplicates()
-        size = pf.groupby("k")["p"].transform("size")
-        pf = pf[size.to_numpy() <= MAX_BLOCK]
-        rkey = rk[key]
+            pv &= ~pd.Series(pkey).isin(blocked[key]).to_numpy()
+        rkey = np.asarray(rk[key], dtype=object)
         rv = rkey != ""
-        rf = pd.DataFrame({"k": rkey[rv], "r": np.flatnonzero(rv)})
-        j = rf.merge(pf, on="k", how="inner")
-        parts.append(j["r"].to_numpy(np.int64) * n_p + j["p"].to_numpy(np.int64))
+        parts.append(_block_pairs(pkey[pv], pidx[pv], rkey[rv], np.flatnonzero(rv), n_p))
     if not parts:
         return np.zeros(0, np.int64), np.zeros(0, np.int64)
-    code = np.unique(np.concatenate(parts))
+    code = _sorted_unique(np.concatenate(parts))
     return code // n_p, code % n_p
+
+
+def _sorted_unique(a: np.ndarray) -> np.ndarray:
+    """`np.unique` of int64 codes by sorting (numpy 2's hash-based unique is several times slower here)."""
+    a = np.sort(a)
+    return a[np.r_[True, a[1:] != a[:-1]]] if len(a) else a
+
+
+def _block_pairs(
+    pkeys: np.ndarray, pidx: np.ndarray, rkeys: np.ndarray, ridx: np.ndarray, n_p: int
+) -> np.ndarray:
+    """Pair codes (record × n_p + person) of records and persons sharing a key, persons deduplicated
+    per key and keys held by more than `MAX_BLOCK` persons dropped. Keys are hashed once to integer
+    codes; the join is a sort and a range expansion in numpy (no string merge)."""
+    if not len(pkeys) or not len(rkeys):
+        return np.zeros(0, np.int64)
+    codes, uniq = pd.factorize(np.concatenate([pkeys, rkeys]))
+    pc, rc = codes[: len(pkeys)].astype(np.int64), codes[len(pkeys) :].astype(np.int64)
+    pidx, ridx = pidx[pc >= 0], ridx[rc >= 0]  # a missing value (None) is no key
+    pc, rc = pc[pc >= 0], rc[rc >= 0]
+    pair = _sorted_unique(pc * n_p + pidx)  # by key code, then person
+    pc_u, p_u = pair // n_p, pair % n_p
+    size = np.bincount(pc_u, minlength=len(uniq))
+    keep = size[pc_u] <= MAX_BLOCK
+    pc_u, p_u = pc_u[keep], p_u[keep]
+    start = np.searchsorted(pc_u, rc, "left")
+    count = np.searchsorted(pc_u, rc, "right") - start
+    total = int(count.sum())
+    if not total:
+        return np.zeros(0, np.int64)
+    offset = np.arange(total, dtype=np.int64) - np.repeat(np.cumsum(count) - count, count)
+    return np.repeat(ridx.astype(np.int64), count) * n_p + p_u[np.repeat(start, count) + offset]
 
 
 def _take(a: dict[str, np.ndarray], idx: np.ndarray) -> dict[str, np.ndarray]:
@@ -252,7 +282,7 @@ def score(
         rand = random_levels(recs, people, RANDOM_PAIRS, rec_ids=rec_ids, person_ids=person_ids)
         names = person_names if person_names is not None else pd.Series(people["name_key"])
         model = estimate_from(anchor_counts(lv), rand, name_counts(names))
-        model.prior = prior(len(ri), len(np.unique(ri)))
+        model.prior = prior(len(ri), len(_sorted_unique(ri)))
     return scored_with(model, ri, pi, lv, recs), model
 
 

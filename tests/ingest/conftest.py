@@ -47,8 +47,9 @@ def linked_city(tiny_city: Path, tmp_path_factory: pytest.TempPathFactory) -> Li
     store = EmbeddedStore(store_dir)
     load_reference(store, tiny_city)
     session = Ingestor(store, placer=RegistryPlacer.from_store(store), latest=end)
-    for f, sid in collect([tiny_city / "feeds"], None):
-        session.ingest(f, sid)
+    # two worker processes: every linkage test then also covers the parallel ingest path
+    for r in session.ingest_many(collect([tiny_city / "feeds"], None), workers=2):
+        assert not isinstance(r, Exception), r
     compact(store)
     relink(store)
     return LinkedCity(tiny_city, store_dir, end)
