@@ -62,6 +62,7 @@ def load_status(store, truth: pd.DataFrame) -> pd.DataFrame:
             "birth_date",
             "birth_precision",
             "id_number",
+            "event_date",
             "corrections",
             "point_id",
         ],
@@ -76,6 +77,65 @@ def load_status(store, truth: pd.DataFrame) -> pd.DataFrame:
         t["record_id"].notna(), "accepted", np.where(t["reasons"].notna(), "quarantined", "dropped")
     )
     return t
+
+
+# A bad row of the truth may be accepted only with its bad value gone and the record on its true person:
+# the reason code that says what was done, the value not carried, and linked where the person's other
+# records are. Anything else accepted counts as silently accepted.
+FIX_CODE = {
+    "dob_impossible": "dob_dropped",
+    "formula": "formula_identity_dropped",
+    "missing_required": "name_missing",
+    "unparseable": "row_repaired",
+}
+# the truth's event date of each kind (a rebuilt row must carry it)
+EVENT_DATE = {
+    "doses": ("dose", "dose_id", "dose_date"),
+    "tests": ("test", "test_id", "sample_date"),
+    "cases": ("case", "case_id", "report_date"),
+    "contacts": ("contact", "contact_id", "quarantine_start"),
+}
+
+
+def truth_event_dates(city: Path, t: pd.DataFrame) -> pd.Series:
+    """The true event date of each truth row (NaT for registry rows)."""
+    out = pd.Series(pd.NaT, index=t.index, dtype="datetime64[ns]")
+    for table, (kind, id_col, date_col) in EVENT_DATE.items():
+        d = pd.read_parquet(city / "truth" / f"{table}.parquet", columns=[id_col, date_col])
+        m = (t["kind"] == kind).to_numpy()
+        out[m] = pd.to_datetime(t.loc[m, "event_id"].map(d.set_index(id_col)[date_col])).to_numpy()
+    return out
+
+
+def corrected_correctly(t: pd.DataFrame, links: pd.DataFrame, true_date: pd.Series) -> np.ndarray:
+    """Per truth row: accepted with its bad value removed (see FIX_CODE) and linked to its true person;
+    a rebuilt row also with the true event date."""
+    acc = t["status"].to_numpy(dtype=object) == "accepted"
+    pred = t["record_id"].map(links.drop_duplicates("record_id").set_index("record_id")["person_id"])
+    # the predicted person holding most of each true person's accepted records
+    home = (
+        pd.DataFrame({"true": t["person_id"], "pred": pred})[acc & pred.notna().to_numpy()]
+        .groupby(["true", "pred"])
+        .size()
+        .reset_index(name="n")
+        .sort_values(["true", "n"], ascending=[True, False])
+        .drop_duplicates("true")
+        .set_index("true")["pred"]
+    )
+    on_home = (pred == t["person_id"].map(home)).fillna(False).to_numpy(dtype=bool)
+    corr = t["corrections"].fillna("").astype(str)
+    reason = t["bad_reason"].fillna("").astype(str)
+    code = reason.map(FIX_CODE).fillna("~none~")
+    has_code = np.array([c in s.split(";") for c, s in zip(code, corr, strict=True)], dtype=bool)
+    value_gone = np.where(
+        (reason == "dob_impossible").to_numpy(), t["birth_date"].isna().to_numpy(), True
+    ).astype(bool)
+    rebuilt = (reason == "unparseable").to_numpy()
+    date_ok = ~rebuilt | (
+        (t["kind"] == "registry").to_numpy()
+        | (pd.to_datetime(t["event_date"]).dt.normalize() == true_date).fillna(False).to_numpy(dtype=bool)
+    )
+    return acc & on_home & has_code & value_gone & date_ok
 
 
 def score(store, city: Path) -> dict:
@@ -95,7 +155,9 @@ def score(store, city: Path) -> dict:
     out["bad_rows"] = int(bad.sum())
     out["bad_quarantined"] = int((bad & (st == "quarantined")).sum())
     out["bad_dropped_as_duplicates"] = int((bad & (st == "dropped")).sum())
-    out["bad_silently_accepted"] = int((bad & (st == "accepted")).sum())
+    fixed = corrected_correctly(t, links, truth_event_dates(city, t))
+    out["bad_corrected_correctly"] = int((bad & (st == "accepted") & fixed).sum())
+    out["bad_silently_accepted"] = int((bad & (st == "accepted") & ~fixed).sum())
     good = ~bad & ~dup_truth
     gq = good & (st == "quarantined")
     out["good_rows"] = int(good.sum())
@@ -108,7 +170,12 @@ def score(store, city: Path) -> dict:
     out["exact_duplicates_dropped"] = int((dup_truth & (st == "dropped")).sum())
     out["exact_duplicates_truth"] = int(dup_truth.sum())
     out["good_dropped_not_duplicates"] = int((good & (st == "dropped")).sum())
-    out["bad_accepted_by_reason"] = t.loc[bad & (st == "accepted"), "bad_reason"].value_counts().to_dict()
+    out["bad_corrected_by_reason"] = (
+        t.loc[bad & (st == "accepted") & fixed, "bad_reason"].value_counts().to_dict()
+    )
+    out["bad_accepted_by_reason"] = (
+        t.loc[bad & (st == "accepted") & ~fixed, "bad_reason"].value_counts().to_dict()
+    )
 
     acc = t[st == "accepted"].merge(links, on="record_id", how="left")
     pred = (
@@ -303,7 +370,8 @@ def main() -> None:
     )
     print(
         f"bad rows {figures['bad_rows']}: quarantined {figures['bad_quarantined']}, exact duplicates of bad rows "
-        f"{figures['bad_dropped_as_duplicates']}, silently accepted {figures['bad_silently_accepted']} (target 0)"
+        f"{figures['bad_dropped_as_duplicates']}, corrected correctly (value dropped with its reason code, linked "
+        f"to the true person) {figures['bad_corrected_correctly']}, silently accepted {figures['bad_silently_accepted']} (target 0)"
     )
     print(
         f"good rows quarantined {figures['good_quarantined']} of {figures['good_rows']} = "

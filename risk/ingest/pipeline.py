@@ -31,6 +31,7 @@ import pandas as pd
 from risk.clean.reasons import REASONS
 from risk.ingest.clean import clean_rows
 from risk.ingest.readers import RawRows, read_rows, sha256_file
+from risk.ingest.repair import repair_unparseable
 from risk.ingest.sources import SourceMapping, get_source, map_fields
 from risk.store import BatchInfo, Store
 from risk.store.base import utcnow
@@ -123,10 +124,16 @@ class Ingestor:
     def _ingest_rows(self, raw: RawRows, path: Path, sha: str, mapping: SourceMapping) -> IngestResult:
         store = self.store
         columns = mapping.resolve_columns(raw.header, path)
+        latest = file_latest(path, self.latest or dt.date.today())
+        raw, repaired = repair_unparseable(raw, mapping, columns, latest)
         origin = _correction_origin(raw)
         fields = map_fields(raw.data, mapping, columns)
-        latest = file_latest(path, self.latest or dt.date.today())
         cleaned = clean_rows(fields, mapping.kind, latest=latest)
+        if repaired.any():
+            corr = cleaned["corrections"].astype(str).to_numpy(dtype=object)
+            cleaned["corrections"] = np.where(
+                repaired, np.where(corr == "", "row_repaired", "row_repaired;" + corr), corr
+            )
 
         row_hash = _row_hashes(raw.data)
         dup_in_file = pd.Series(row_hash).duplicated().to_numpy()
