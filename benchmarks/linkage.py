@@ -288,6 +288,15 @@ def main() -> None:
     ap.add_argument("--city", type=Path, help="city folder (default var/city/s<scale>)")
     ap.add_argument("--store", type=Path, help="embedded store folder (default var/bench/linkage-s<scale>)")
     ap.add_argument("--reuse", action="store_true", help="reuse an ingested store (only relink and score)")
+    ap.add_argument(
+        "--resume",
+        action="store_true",
+        help="keep the store and ingest the files not ingested yet (ingest is idempotent by file hash and "
+        "atomic per file, so a run stopped part way can go on; its timing figures then cover the last part only)",
+    )
+    ap.add_argument(
+        "--ingest-only", action="store_true", help="stop after the ingest (to run it in parts with --resume)"
+    )
     ap.add_argument("--workers", type=int, default=2)
     args = ap.parse_args()
     city = args.city or ROOT / f"var/city/s{args.scale:g}"
@@ -323,14 +332,15 @@ def main() -> None:
     # the feeds are as of the end of the last ISO week the city reaches (weekly files bound their own dates)
     end += dt.timedelta(days=7)
     figures: dict = {"load": os.getloadavg()[0]}
-    if not args.reuse and store_dir.exists():
+    if not args.reuse and not args.resume and store_dir.exists():
         import shutil
 
         shutil.rmtree(store_dir)
     store = EmbeddedStore(store_dir)
     t0 = time.perf_counter()
-    if not args.reuse or not store.list_batches():
-        load_reference(store, city)
+    if args.resume or not args.reuse or not store.list_batches():
+        if not store.list_batches():
+            load_reference(store, city)
         files = collect([city / "feeds"], None)
         session = Ingestor(store, latest=end)
         rows = 0
@@ -347,6 +357,9 @@ def main() -> None:
         figures["ingest_seconds"] = round(time.perf_counter() - t0, 1)
         figures["ingest_rows"] = rows
         figures["ingest_rows_per_s"] = round(rows / (time.perf_counter() - t0))
+        if args.ingest_only:
+            print(json.dumps(figures, default=str))
+            return
     t1 = time.perf_counter()
     res = relink(store)
     figures["link_seconds"] = round(time.perf_counter() - t1, 1)
