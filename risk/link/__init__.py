@@ -248,11 +248,105 @@ def _link_events(
             "reason": "uncertain",
         }
     )
-    left = events.iloc[dec.unmatched]
+    by_id = _by_linked_ids(ra, pa_, model, dec)
+    if len(by_id):
+        links = pd.concat(
+            [
+                links,
+                pd.DataFrame(
+                    {
+                        "record_id": rid[by_id["rec"].to_numpy(np.int64)],
+                        "person_id": pid[by_id["person"].to_numpy(np.int64)],
+                        "probability": by_id["probability"].to_numpy(np.float32),
+                        "match_weight": by_id["weight"].to_numpy(np.float32),
+                        "method": "id",
+                    }
+                ),
+            ],
+            ignore_index=True,
+        )
+    still = np.setdiff1d(dec.unmatched, by_id["rec"].to_numpy(np.int64)) if len(by_id) else dec.unmatched
+    unmatched, thin_review = _thin_to_review(ra, scored, still)
+    if len(thin_review):
+        review = pd.concat(
+            [
+                review,
+                pd.DataFrame(
+                    {
+                        "record_id": rid[thin_review["rec"].to_numpy(np.int64)],
+                        "person_id": pid[thin_review["person"].to_numpy(np.int64)],
+                        "probability": thin_review["probability"].to_numpy(np.float32),
+                        "match_weight": thin_review["weight"].to_numpy(np.float32),
+                        "rank": thin_review["rank"].to_numpy(np.int8),
+                        "reason": "identity_incomplete",
+                    }
+                ),
+            ],
+            ignore_index=True,
+        )
+    left = events.iloc[unmatched]
     labels = new_persons(left)
     persons_new, hh_new, links_new = _new_population(left, labels, households)
     links = pd.concat([links, links_new], ignore_index=True)
     return links, review, persons_new, hh_new, model.describe()
+
+
+def _by_linked_ids(ra: dict[str, np.ndarray], pa_: dict[str, np.ndarray], model, dec) -> pd.DataFrame:
+    """Unmatched records whose CCCD is one that records already linked to a person carry (that person
+    only), with the name or the birth date agreeing and no conflicting sex: the ID rule, with the person's
+    IDs extended by its linked records' (a registry row without an ID, or with the old CMND, otherwise
+    leaves a record that lost its birth date or name at ingest with nothing to link on)."""
+    from risk.link.compare import compare
+    from risk.link.probabilistic import _take
+
+    left = dec.unmatched
+    ids = ra["id_number"]
+    lr = dec.linked_rec
+    known = pd.DataFrame({"id": ids[lr], "person": dec.linked_person})
+    known = known[known["id"].str.len() == 12].drop_duplicates()
+    one = known.groupby("id")["person"].transform("nunique").to_numpy() == 1
+    known = known[one].drop_duplicates("id").set_index("id")["person"]
+    if not len(left) or not len(known):
+        return pd.DataFrame()
+    hit = pd.Series(ids[left]).map(known)
+    ok = hit.notna().to_numpy()
+    recs, pers = left[ok], hit[ok].to_numpy(np.int64)
+    if not len(recs):
+        return pd.DataFrame()
+    lv = compare(_take(ra, recs), _take(pa_, pers))
+    name_close = (lv["name"] >= 0) & (lv["name"] <= 2)
+    dob_ok = (lv["dob"] >= 0) & (lv["dob"] <= 3)
+    good = (name_close | dob_ok) & (lv["sex"] != 1)
+    w = model.weights({k: v[good] for k, v in lv.items()}, ra["name_key"][recs[good]])
+    return pd.DataFrame(
+        {"rec": recs[good], "person": pers[good], "weight": w, "probability": model.probability(w)}
+    )
+
+
+def _thin_to_review(
+    ra: dict[str, np.ndarray], scored, unmatched: np.ndarray
+) -> tuple[np.ndarray, pd.DataFrame]:
+    """Unmatched records too thin to found a person of their own (no name, or neither a birth date nor
+    an ID: a value dropped at ingest, or never given) go to review with their three best candidates,
+    eligible or not, when they have any; the rest stay unmatched (new persons)."""
+    thin = (ra["name_key"][unmatched] == "") | (
+        np.isnan(ra["birth_year"][unmatched]) & (ra["id_number"][unmatched] == "")
+    )
+    recs = unmatched[thin]
+    if not len(recs):
+        return unmatched, pd.DataFrame()
+    m = np.isin(scored.rec, recs)
+    cand = pd.DataFrame(
+        {
+            "rec": scored.rec[m],
+            "person": scored.person[m],
+            "weight": scored.weight[m],
+            "probability": scored.probability[m],
+        }
+    ).sort_values(["rec", "weight"], ascending=[True, False], kind="stable")
+    cand["rank"] = cand.groupby("rec").cumcount() + 1
+    cand = cand[cand["rank"] <= 3]
+    return np.setdiff1d(unmatched, cand["rec"].to_numpy(np.int64)), cand
 
 
 def _finish_links(
