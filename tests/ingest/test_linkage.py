@@ -81,6 +81,22 @@ def test_never_on_the_name_alone() -> None:
     assert eligible(compare(rec, prepare(_frame())))[0]  # and the same address point is
 
 
+def test_without_birth_date_or_name_only_with_phone_and_address_point() -> None:
+    phone = "0909123456"
+    no_dob = dict(birth_date=pd.NaT, birth_precision="", birth_year=None)
+    per = prepare(_frame(phone=phone))
+    # no birth date: the same name with both phone and point links; one of them alone does not
+    assert eligible(compare(prepare(_frame(phone=phone, **no_dob)), per))[0]
+    assert not eligible(compare(prepare(_frame(phone="", **no_dob)), per))[0]
+    assert not eligible(compare(prepare(_frame(phone=phone, point_id=2, ward_id="w1", **no_dob)), per))[0]
+    # a household member: same phone and point, another name
+    assert not eligible(compare(prepare(_frame(name_key="nguyen thi binh", phone=phone, **no_dob)), per))[0]
+    # no name: birth date and sex with both phone and point; not with the other sex
+    assert eligible(compare(prepare(_frame(name_key="", phone=phone)), per))[0]
+    assert not eligible(compare(prepare(_frame(name_key="", phone=phone, sex="F")), per))[0]
+    assert not eligible(compare(prepare(_frame(name_key="", phone=phone, point_id=2)), per))[0]
+
+
 def test_swapped_birth_date_and_one_digit_id_levels() -> None:
     rec = prepare(_frame(birth_date=pd.Timestamp("1980-05-07"), id_number="079080012345"))
     per = prepare(_frame(id_number="079080012375"))
