@@ -266,7 +266,12 @@ def _link_events(
             ignore_index=True,
         )
     still = np.setdiff1d(dec.unmatched, by_id["rec"].to_numpy(np.int64)) if len(by_id) else dec.unmatched
-    unmatched, thin_review = _thin_to_review(ra, scored, still)
+    dropped = (
+        events["identity_dropped"].to_numpy(dtype=bool)
+        if "identity_dropped" in events
+        else np.zeros(len(events), dtype=bool)
+    )
+    unmatched, thin_review = _thin_to_review(ra, scored, still, dropped)
     if len(thin_review):
         review = pd.concat(
             [
@@ -323,14 +328,34 @@ def _by_linked_ids(ra: dict[str, np.ndarray], pa_: dict[str, np.ndarray], model,
     )
 
 
+# Ingest codes that say an identity value of the record was dropped (see risk.ingest.clean).
+DROPPED_IDENTITY = ("dob_dropped", "formula_identity_dropped", "name_missing")
+
+
+def _with_dropped_identity(events: pd.DataFrame) -> pd.DataFrame:
+    """Events with a boolean `identity_dropped` in place of their correction codes."""
+    codes = events.pop("corrections").astype(object).fillna("").astype(str)
+    inv, uniq = pd.factorize(codes.to_numpy(dtype=object))
+    hit = np.array([any(c in u.split(";") for c in DROPPED_IDENTITY) for u in uniq], dtype=bool)
+    events["identity_dropped"] = hit[inv] if len(uniq) else np.zeros(len(events), dtype=bool)
+    return events
+
+
 def _thin_to_review(
-    ra: dict[str, np.ndarray], scored, unmatched: np.ndarray
+    ra: dict[str, np.ndarray], scored, unmatched: np.ndarray, dropped: np.ndarray
 ) -> tuple[np.ndarray, pd.DataFrame]:
-    """Unmatched records too thin to found a person of their own (no name, or neither a birth date nor
-    an ID: a value dropped at ingest, or never given) go to review with their three best candidates,
-    eligible or not, when they have any; the rest stay unmatched (new persons)."""
-    thin = (ra["name_key"][unmatched] == "") | (
-        np.isnan(ra["birth_year"][unmatched]) & (ra["id_number"][unmatched] == "")
+    """Unmatched records that should not found a person of their own go to review with their three best
+    candidates, eligible or not, when they have any; the rest stay unmatched (new persons). Those are
+    records too thin (no name, or neither a birth date nor an ID), records that lost an identity value
+    at ingest (a person can only be confirmed on what is left), and records sharing their exact ID with a
+    known person they could not be confirmed as."""
+    same_id = np.zeros(len(ra["name_key"]), dtype=bool)
+    same_id[scored.rec[scored.levels["id"] == 0]] = True
+    thin = (
+        (ra["name_key"][unmatched] == "")
+        | (np.isnan(ra["birth_year"][unmatched]) & (ra["id_number"][unmatched] == ""))
+        | dropped[unmatched]
+        | same_id[unmatched]
     )
     recs = unmatched[thin]
     if not len(recs):
@@ -422,7 +447,11 @@ def relink(store: Store) -> LinkResult:
     )
     households, persons, reg_links = build_population(registry, points)
     persons["origin"] = "registry"
-    events = store.read_table("records", columns=RECORD_COLUMNS, filters=[("kind", "in", list(EVENT_KINDS))])
+    events = _with_dropped_identity(
+        store.read_table(
+            "records", columns=[*RECORD_COLUMNS, "corrections"], filters=[("kind", "in", list(EVENT_KINDS))]
+        )
+    )
     people = _person_frame(persons, households)
     links, review, persons_new, hh_new, model = _link_events(events, people, households)
     hh_new = _place_households(hh_new, points)
@@ -490,7 +519,11 @@ def link_new(store: Store) -> LinkResult:
     if any(b.kind == "registry" for b in todo) or store.count("persons") == 0:
         return relink(store)
     ids = [b.batch_id for b in todo]
-    events = store.read_table("records", columns=RECORD_COLUMNS, filters=[("batch_id", "in", ids)])
+    events = _with_dropped_identity(
+        store.read_table(
+            "records", columns=[*RECORD_COLUMNS, "corrections"], filters=[("batch_id", "in", ids)]
+        )
+    )
     events = events[events["kind"].isin(EVENT_KINDS)].reset_index(drop=True)
     persons = store.read_table("persons")
     households = store.read_table("households")
