@@ -34,6 +34,12 @@ _ALL = [
     Reason(
         "unparseable", "bad", "row could not be parsed (quoting or number of fields)", "dòng không đọc được"
     ),
+    Reason(
+        "row_repaired",
+        "corrected",
+        "a row whose free text (address, site) held the delimiter unquoted, or that opened a quote and never closed it, was rebuilt: exactly one reading of its fields is valid",
+        "dòng bị lệch cột do dấu phân cách trong địa chỉ/tên điểm, đã ghép lại (chỉ một cách đọc hợp lệ)",
+    ),
     Reason("missing_required", "bad", "a required field is empty", "thiếu trường bắt buộc"),
     Reason(
         "formula", "bad", "a key field holds a spreadsheet formula", "trường khóa chứa công thức bảng tính"
@@ -44,6 +50,18 @@ _ALL = [
         "corrected",
         "a spreadsheet formula in the address or phone was dropped",
         "đã bỏ công thức trong địa chỉ/số điện thoại",
+    ),
+    Reason(
+        "formula_identity_dropped",
+        "flag",
+        "a spreadsheet formula in the name, ID or birth date of an event row was dropped; the person is found by linkage on the other fields",
+        "đã bỏ công thức trong họ tên/số giấy tờ/ngày sinh; xác định người qua các trường khác",
+    ),
+    Reason(
+        "name_missing",
+        "flag",
+        "no name on an event row; accepted on a CCCD consistent with the birth year, the name comes from the linked person",
+        "thiếu họ tên; nhận theo CCCD khớp năm sinh, họ tên lấy theo hồ sơ",
     ),
     Reason("control_chars", "corrected", "control characters removed", "đã bỏ ký tự điều khiển"),
     Reason(
@@ -100,6 +118,12 @@ _ALL = [
     Reason("dob_impossible", "bad", "birth date does not exist or is out of range", "ngày sinh không hợp lệ"),
     Reason("dob_future", "bad", "birth date is in the future", "ngày sinh ở tương lai"),
     Reason("dob_unreadable", "bad", "birth date cannot be read", "không đọc được ngày sinh"),
+    Reason(
+        "dob_dropped",
+        "flag",
+        "birth date of an event row impossible, in the future, unreadable or after the event: dropped (not used); the linked person's date applies",
+        "ngày sinh không dùng được (sai, ở tương lai hoặc sau ngày sự kiện), đã bỏ; dùng ngày sinh theo hồ sơ",
+    ),
     Reason(
         "dob_after_event", "bad", "birth date after the record's event date", "ngày sinh sau ngày sự kiện"
     ),

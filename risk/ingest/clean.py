@@ -25,6 +25,12 @@ from risk.ingest.sources import FIELDS, REQUIRED
 KEY_FIELDS = ("full_name", "id_number", "birth_date", "household_ref")
 # Formulas elsewhere (address, phone) are suspicious but not fatal: the value is dropped, the row kept.
 SOFT_FORMULA_FIELDS = ("address", "phone")
+# In an event row (a dose, a test, a case, a contact) the event is the payload and name, ID and birth date
+# only say whose it is: a formula or an unusable birth date there loses that one value (dropped with a
+# flag, never kept), and linkage finds the person from the rest. A registry row defines a person, so
+# there the same faults keep the row aside.
+IDENTITY_FIELDS = ("full_name", "id_number", "birth_date")
+DOB_BAD = ("dob_impossible", "dob_future", "dob_unreadable")
 MOJIBAKE_FIELDS = ("full_name", "family_name", "middle_name", "given_name", "address")
 CODED = {
     "dose": ("vaccine", "dose_kind"),
@@ -46,6 +52,9 @@ def clean_rows(fields: pd.DataFrame, kind: str, *, latest: dt.date) -> pd.DataFr
     soft_formula = np.zeros(n, dtype=bool)
     mojibake = np.zeros(n, dtype=bool)
     address_mojibake = np.zeros(n, dtype=bool)
+    event_kind = kind != "registry"
+    identity_formula = np.zeros(n, dtype=bool)
+    name_formula = np.zeros(n, dtype=bool)
     for c in FIELDS:
         col = f[c]
         if not len(col) or (col.nunique() == 1 and str(col.iloc[0]) == ""):
@@ -55,7 +64,13 @@ def clean_rows(fields: pd.DataFrame, kind: str, *, latest: dt.date) -> pd.DataFr
         f[c] = chk["text"].to_numpy(dtype=object)
         had_control |= chk["control"].to_numpy(bool)
         too_long |= chk["too_long"].to_numpy(bool)
-        if c in KEY_FIELDS:
+        if event_kind and c in IDENTITY_FIELDS:
+            hit = chk["formula"].to_numpy(bool)
+            identity_formula |= hit
+            if c == "full_name":
+                name_formula = hit
+            f.loc[hit, c] = ""
+        elif c in KEY_FIELDS:
             formula |= chk["formula"].to_numpy(bool)
         elif c in SOFT_FORMULA_FIELDS:
             hit = chk["formula_text"].to_numpy(bool)
@@ -74,6 +89,11 @@ def clean_rows(fields: pd.DataFrame, kind: str, *, latest: dt.date) -> pd.DataFr
     events = parse_dates(f["event_date"], kind="event", latest=latest, earliest=settings.epidemic_start)
     # Born after the event it records (vaccinated, tested, reported) cannot be.
     after_event = (births["date"] > events["date"]).to_numpy(dtype=bool)
+    dob_dropped = np.zeros(n, dtype=bool)
+    if event_kind:
+        dob_dropped = after_event | births["bad"].astype(str).str.contains("|".join(DOB_BAD)).to_numpy()
+        births = _drop_births(births, dob_dropped)
+        after_event = np.zeros(n, dtype=bool)
     sex = map_codes(f["sex"], "sex", unknown_is_bad=False)
     ids = clean_ids(f["id_number"], births["year"], sex["value"])
     phones = clean_phones(f["phone"])
@@ -81,8 +101,22 @@ def clean_rows(fields: pd.DataFrame, kind: str, *, latest: dt.date) -> pd.DataFr
 
     required_missing = np.zeros(n, dtype=bool)
     for r in REQUIRED[kind]:
-        col = names["full_name"] if r == "full_name" else f[r]
-        required_missing |= (col.astype(str) == "").to_numpy()
+        if r == "full_name":
+            continue
+        required_missing |= (f[r].astype(str) == "").to_numpy()
+    no_name = (names["full_name"].astype(str) == "").to_numpy()
+    # An event row without a name is still someone's event when a CCCD consistent with the birth year
+    # names the person (deterministic linkage's own key; the name is never guessed, linkage fills it);
+    # without both it stays aside.
+    nameless_ok = (
+        event_kind
+        & no_name
+        & (ids["id_kind"].to_numpy(dtype=object) == "cccd")
+        & ids["id_consistent"].to_numpy(dtype=bool)
+        & births["year"].notna().to_numpy()
+    )
+    required_missing |= no_name & ~nameless_ok & ~name_formula
+    formula |= no_name & ~nameless_ok & name_formula  # the name was a formula: say so, not "missing"
 
     coded = {c: map_codes(f[c], c) for c in CODED[kind]}
     out = pd.DataFrame(
@@ -123,6 +157,9 @@ def clean_rows(fields: pd.DataFrame, kind: str, *, latest: dt.date) -> pd.DataFr
         codes_where((f["address"] == "").to_numpy() & ~address_mojibake, "address_missing"),
         codes_where(address_mojibake, "address_mojibake"),
         codes_where(soft_formula, "formula_dropped"),
+        codes_where(identity_formula, "formula_identity_dropped"),
+        codes_where(dob_dropped, "dob_dropped"),
+        codes_where(nameless_ok, "name_missing"),
     )
     out["bad"] = join_codes(
         codes_where(required_missing, "missing_required"),
@@ -131,7 +168,7 @@ def clean_rows(fields: pd.DataFrame, kind: str, *, latest: dt.date) -> pd.DataFr
         codes_where(mojibake, "text_mojibake"),
         codes_where(after_event, "dob_after_event"),
         _codes(names["bad"]),
-        _codes(births["bad"]),
+        _codes(births["bad"]) if not event_kind else np.full(n, "", dtype=object),
         _codes(events["bad"]),
         *(_codes(m["bad"]) for m in coded.values()),
     )
@@ -139,6 +176,17 @@ def clean_rows(fields: pd.DataFrame, kind: str, *, latest: dt.date) -> pd.DataFr
     for c in ("family_name", "middle_name", "given_name"):
         out[c] = names[c].to_numpy()
     return out
+
+
+def _drop_births(births: pd.DataFrame, drop: np.ndarray) -> pd.DataFrame:
+    """Birth dates that cannot be used removed (date, precision, year), their codes with them."""
+    b = births.copy()
+    b.loc[drop, "date"] = pd.NaT
+    b.loc[drop, "precision"] = None
+    b.loc[drop, "year"] = pd.NA
+    b.loc[drop, "corrections"] = ""
+    b.loc[drop, "bad"] = ""
+    return b
 
 
 def _codes(joined: pd.Series) -> np.ndarray:

@@ -32,6 +32,7 @@ from risk.clean.reasons import REASONS
 from risk.ingest.clean import clean_rows
 from risk.ingest.errors import IngestError
 from risk.ingest.readers import RawRows, read_rows, sha256_file
+from risk.ingest.repair import repair_unparseable
 from risk.ingest.sources import SourceMapping, get_source, map_fields
 from risk.store import BatchInfo, Store
 from risk.store.base import utcnow
@@ -217,9 +218,15 @@ class Ingestor:
         if raw.rows_in > MAX_ROWS:
             raise ValueError(f"file {path}: {raw.rows_in} rows; split files above {MAX_ROWS} rows")
         columns = mapping.resolve_columns(raw.header, path)
-        fields = map_fields(raw.data, mapping, columns)
         latest = file_latest(path, self.latest or dt.date.today())
+        raw, repaired = repair_unparseable(raw, mapping, columns, latest)
+        fields = map_fields(raw.data, mapping, columns)
         cleaned = clean_rows(fields, mapping.kind, latest=latest)
+        if repaired.any():
+            corr = cleaned["corrections"].astype(str).to_numpy(dtype=object)
+            cleaned["corrections"] = np.where(
+                repaired, np.where(corr == "", "row_repaired", "row_repaired;" + corr), corr
+            )
         row_hash = _row_hashes(raw.data)
         dup_in_file = pd.Series(row_hash).duplicated().to_numpy()
         # rows repeated within the file are placed once (the first); repeats of earlier batches are

@@ -230,7 +230,8 @@ def _link_events(
     scored, model = score(ra, pa_, person_names=people["name_key"], rec_ids=rid, person_ids=pid)
     dec = decide(scored, len(events), pid)
     links, review = _links_and_review(events, people, dec)
-    left = events.iloc[dec.unmatched]
+    links, review, unmatched = _second_pass(events, people, ra, pa_, scored, model, dec, links, review)
+    left = events.iloc[unmatched]
     labels = new_persons(left)
     persons_new, hh_new, links_new = _new_population(left, labels, households)
     links = pd.concat([links, links_new], ignore_index=True)
@@ -265,6 +266,66 @@ def _links_and_review(
     return links, review
 
 
+def _second_pass(
+    events: pd.DataFrame,
+    people: pd.DataFrame,
+    ra: dict[str, np.ndarray],
+    pa_: dict[str, np.ndarray],
+    scored,
+    model,
+    dec: Decision,
+    links: pd.DataFrame,
+    review: pd.DataFrame,
+) -> tuple[pd.DataFrame, pd.DataFrame, np.ndarray]:
+    """After the decision: unmatched records whose CCCD linked records already carry join that person;
+    thin ones (or ones that lost an identity value at ingest) go to review instead of founding a person.
+    Returns the links, the review rows and the records still unmatched (positions in `events`)."""
+    rid = events["record_id"].to_numpy()
+    pid = people["person_id"].to_numpy()
+    by_id = _by_linked_ids(ra, pa_, model, dec)
+    if len(by_id):
+        links = pd.concat(
+            [
+                links,
+                pd.DataFrame(
+                    {
+                        "record_id": rid[by_id["rec"].to_numpy(np.int64)],
+                        "person_id": pid[by_id["person"].to_numpy(np.int64)],
+                        "probability": by_id["probability"].to_numpy(np.float32),
+                        "match_weight": by_id["weight"].to_numpy(np.float32),
+                        "method": "id",
+                    }
+                ),
+            ],
+            ignore_index=True,
+        )
+    still = np.setdiff1d(dec.unmatched, by_id["rec"].to_numpy(np.int64)) if len(by_id) else dec.unmatched
+    dropped = (
+        events["identity_dropped"].to_numpy(dtype=bool)
+        if "identity_dropped" in events
+        else np.zeros(len(events), dtype=bool)
+    )
+    unmatched, thin_review = _thin_to_review(ra, scored, still, dropped)
+    if len(thin_review):
+        review = pd.concat(
+            [
+                review,
+                pd.DataFrame(
+                    {
+                        "record_id": rid[thin_review["rec"].to_numpy(np.int64)],
+                        "person_id": pid[thin_review["person"].to_numpy(np.int64)],
+                        "probability": thin_review["probability"].to_numpy(np.float32),
+                        "match_weight": thin_review["weight"].to_numpy(np.float32),
+                        "rank": thin_review["rank"].to_numpy(np.int8),
+                        "reason": "identity_incomplete",
+                    }
+                ),
+            ],
+            ignore_index=True,
+        )
+    return links, review, unmatched
+
+
 def _votes(
     persons: pd.DataFrame, all_records: pd.DataFrame, links: pd.DataFrame
 ) -> tuple[pd.DataFrame, dict[str, pd.Series]]:
@@ -278,6 +339,84 @@ def _votes(
     for col in ("birth_date", "id_number"):
         persons, confirmed[col] = _majority(persons, votes, col)
     return persons, confirmed
+
+
+def _by_linked_ids(ra: dict[str, np.ndarray], pa_: dict[str, np.ndarray], model, dec) -> pd.DataFrame:
+    """Unmatched records whose CCCD is one that records already linked to a person carry (that person
+    only), with the name or the birth date agreeing and no conflicting sex: the ID rule, with the person's
+    IDs extended by its linked records' (a registry row without an ID, or with the old CMND, otherwise
+    leaves a record that lost its birth date or name at ingest with nothing to link on)."""
+    from risk.link.compare import compare
+    from risk.link.probabilistic import _take
+
+    left = dec.unmatched
+    ids = ra["id_number"]
+    lr = dec.linked_rec
+    known = pd.DataFrame({"id": ids[lr], "person": dec.linked_person})
+    known = known[known["id"].str.len() == 12].drop_duplicates()
+    one = known.groupby("id")["person"].transform("nunique").to_numpy() == 1
+    known = known[one].drop_duplicates("id").set_index("id")["person"]
+    if not len(left) or not len(known):
+        return pd.DataFrame()
+    hit = pd.Series(ids[left]).map(known)
+    ok = hit.notna().to_numpy()
+    recs, pers = left[ok], hit[ok].to_numpy(np.int64)
+    if not len(recs):
+        return pd.DataFrame()
+    lv = compare(_take(ra, recs), _take(pa_, pers))
+    name_close = (lv["name"] >= 0) & (lv["name"] <= 2)
+    dob_ok = (lv["dob"] >= 0) & (lv["dob"] <= 3)
+    good = (name_close | dob_ok) & (lv["sex"] != 1)
+    w = model.weights({k: v[good] for k, v in lv.items()}, ra["name_key"][recs[good]])
+    return pd.DataFrame(
+        {"rec": recs[good], "person": pers[good], "weight": w, "probability": model.probability(w)}
+    )
+
+
+# Ingest codes that say an identity value of the record was dropped (see risk.ingest.clean).
+DROPPED_IDENTITY = ("dob_dropped", "formula_identity_dropped", "name_missing")
+
+
+def _with_dropped_identity(events: pd.DataFrame) -> pd.DataFrame:
+    """Events with a boolean `identity_dropped` in place of their correction codes."""
+    codes = events.pop("corrections").astype(object).fillna("").astype(str)
+    inv, uniq = pd.factorize(codes.to_numpy(dtype=object))
+    hit = np.array([any(c in u.split(";") for c in DROPPED_IDENTITY) for u in uniq], dtype=bool)
+    events["identity_dropped"] = hit[inv] if len(uniq) else np.zeros(len(events), dtype=bool)
+    return events
+
+
+def _thin_to_review(
+    ra: dict[str, np.ndarray], scored, unmatched: np.ndarray, dropped: np.ndarray
+) -> tuple[np.ndarray, pd.DataFrame]:
+    """Unmatched records that should not found a person of their own go to review with their three best
+    candidates, eligible or not, when they have any; the rest stay unmatched (new persons). Those are
+    records too thin (no name, or neither a birth date nor an ID), records that lost an identity value
+    at ingest (a person can only be confirmed on what is left), and records sharing their exact ID with a
+    known person they could not be confirmed as."""
+    same_id = np.zeros(len(ra["name_key"]), dtype=bool)
+    same_id[scored.rec[scored.levels["id"] == 0]] = True
+    thin = (
+        (ra["name_key"][unmatched] == "")
+        | (np.isnan(ra["birth_year"][unmatched]) & (ra["id_number"][unmatched] == ""))
+        | dropped[unmatched]
+        | same_id[unmatched]
+    )
+    recs = unmatched[thin]
+    if not len(recs):
+        return unmatched, pd.DataFrame()
+    m = np.isin(scored.rec, recs)
+    cand = pd.DataFrame(
+        {
+            "rec": scored.rec[m],
+            "person": scored.person[m],
+            "weight": scored.weight[m],
+            "probability": scored.probability[m],
+        }
+    ).sort_values(["rec", "weight"], ascending=[True, False], kind="stable")
+    cand["rank"] = cand.groupby("rec").cumcount() + 1
+    cand = cand[cand["rank"] <= 3]
+    return np.setdiff1d(unmatched, cand["rec"].to_numpy(np.int64)), cand
 
 
 def _finish_links(
@@ -382,7 +521,11 @@ def _relink_whole(store: Store) -> LinkResult:
     )
     households, persons, reg_links = build_population(registry, points)
     persons["origin"] = "registry"
-    events = store.read_table("records", columns=RECORD_COLUMNS, filters=[("kind", "in", list(EVENT_KINDS))])
+    events = _with_dropped_identity(
+        store.read_table(
+            "records", columns=[*RECORD_COLUMNS, "corrections"], filters=[("kind", "in", list(EVENT_KINDS))]
+        )
+    )
     people = _person_frame(persons, households)
     links, review, persons_new, hh_new, model = _link_events(events, people, households)
     hh_new = _place_households(hh_new, points)
@@ -443,7 +586,11 @@ def link_new(store: Store) -> LinkResult:
     if any(b.kind == "registry" for b in todo) or store.count("persons") == 0:
         return relink(store)
     ids = [b.batch_id for b in todo]
-    events = store.read_table("records", columns=RECORD_COLUMNS, filters=[("batch_id", "in", ids)])
+    events = _with_dropped_identity(
+        store.read_table(
+            "records", columns=[*RECORD_COLUMNS, "corrections"], filters=[("batch_id", "in", ids)]
+        )
+    )
     events = events[events["kind"].isin(EVENT_KINDS)].reset_index(drop=True)
     persons = store.read_table("persons")
     households = store.read_table("households")

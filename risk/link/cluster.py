@@ -3,7 +3,8 @@ doses, and flags where a linked record disagrees with its person.
 
 * New persons (people absent from the household registry: temporary residents, visitors) are connected
   components of unmatched records that share a consistent CCCD, or a folded name plus a birth date (or
-  year) plus an address point or phone. Never the name alone.
+  year) plus an address point or phone, or a folded name plus both phone and address point (a record
+  whose birth date was dropped at ingest). Never the name alone.
 * A dose reported twice (same person, within `DOSE_DAYS` days, usually by two sites) is one dose: the
   later reports point at the first through `same_as`; every source's record is kept.
 * Flags: a record whose birth date is the person's with day and month swapped (`dob_swapped`), differs
@@ -96,6 +97,8 @@ def new_persons(recs: pd.DataFrame) -> np.ndarray:
         _edges_on(key(name, dob, phone)),
         _edges_on(key(name, year, point)),
         _edges_on(key(name, year, phone)),
+        # a record without a birth date (dropped at ingest): the same name with both phone and point
+        _edges_on(key(name, phone, point)),
     ]
     return components(n, edges)
 

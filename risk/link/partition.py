@@ -50,7 +50,9 @@ from risk.link import (
     _person_frame,
     _place_households,
     _result,
+    _second_pass,
     _votes,
+    _with_dropped_identity,
 )
 from risk.link.cluster import new_persons
 from risk.link.compare import compare
@@ -165,7 +167,9 @@ def load_part(opener: Opener, key: str, wards: list[str]) -> tuple[Part, Loaded]
     """Step 1: the partition's households, persons and records, and its report."""
     store = opener()
     registry = _read(store, key, wards, None, ["registry"])
-    events = _read(store, key, wards, RECORD_COLUMNS, list(EVENT_KINDS))
+    events = _with_dropped_identity(
+        _read(store, key, wards, [*RECORD_COLUMNS, "corrections"], list(EVENT_KINDS))
+    )
     pts = registry["point_id"].dropna().astype("int64").unique().tolist()
     points = (
         store.read_table("address_points", columns=POINT_COLUMNS, filters=[("point_id", "in", pts)])
@@ -312,8 +316,12 @@ def decide_part(part: Part, model: Model) -> tuple[Part, Decided]:
     ri, pi, lv = part.pairs
     people = part.people_all
     pid = people["person_id"].to_numpy()
-    dec = decide(scored_with(model, ri, pi, lv, part.recs), len(part.events), pid)
+    scored = scored_with(model, ri, pi, lv, part.recs)
+    dec = decide(scored, len(part.events), pid)
     links, review = _links_and_review(part.events, people, dec)
+    links, review, still = _second_pass(
+        part.events, people, part.recs, prepare(people), scored, model, dec, links, review
+    )
     owner = pd.Series(people["_owner"].to_numpy(), index=pid)
     where = owner[~owner.index.duplicated()].reindex(links["person_id"].to_numpy()).to_numpy()
     outgoing = {}
@@ -322,7 +330,7 @@ def decide_part(part: Part, model: Model) -> tuple[Part, Decided]:
         sel = links[where == o]
         outgoing[o] = (sel.reset_index(drop=True), ev.loc[sel["record_id"].to_numpy()].reset_index(drop=True))
     mine = links[where == part.key].reset_index(drop=True)
-    unmatched = part.events.iloc[dec.unmatched].reset_index(drop=True)
+    unmatched = part.events.iloc[still][RECORD_COLUMNS].reset_index(drop=True)
     done = replace(part, links=mine, review=review, pairs=None, recs=None, people_all=None)
     return done, Decided(unmatched, outgoing)
 
@@ -419,7 +427,7 @@ def finish_part(
         [part.reg_links.assign(match_weight=np.float32(np.nan)), *(x for x in event_links if len(x))],
         ignore_index=True,
     )
-    records = [part.registry[RECORD_COLUMNS], part.events, *(r for _, r in incoming), new.records]
+    records = [part.registry[RECORD_COLUMNS], part.events[RECORD_COLUMNS], *(r for _, r in incoming), new.records]
     all_records = pd.concat([r for r in records if len(r)], ignore_index=True).drop_duplicates("record_id")
     persons, confirmed = _votes(persons, all_records, links)
     links = _finish_links(links, all_records, persons, households, confirmed)

@@ -7,7 +7,8 @@ ward. A key shared by more than `MAX_BLOCK` persons blocks nothing (it would onl
 Decision per record, over its candidates:
 * a candidate is *eligible* only with corroborated identity, never on the name alone: an exact ID (or
   one digit off, for CCCDs) with the name or birth date agreeing, or a close name and a compatible birth
-  date plus a third signal (address, phone or ID);
+  date plus a third signal (address, phone or ID); a record without a birth date (or without a name)
+  needs the same name (or birth date and sex) with both the phone and the address point;
 * the best eligible candidate is linked when its match probability is ≥ `LINK_P` and its weight beats
   the runner-up's by `MARGIN` bits (two people of one household with the same name never share a link);
 * with probability ≥ `REVIEW_P` but not clear enough, the record goes to the review list with its top
@@ -236,10 +237,18 @@ def eligible(lv: dict[str, np.ndarray]) -> np.ndarray:
     id_exact = lv["id"] == 0
     id_typo = lv["id"] == 1
     third = ((lv["place"] >= 0) & (lv["place"] <= 1)) | (lv["phone"] == 0) | id_exact | id_typo
+    # A record whose birth date or name was dropped at ingest (impossible, a formula) or never given:
+    # the same name (or birth date) with the phone AND the address point AND no conflicting sex or ID,
+    # never one signal alone (household members share phone and address, not name and birth date).
+    same_home = (lv["phone"] == 0) & (lv["place"] == 0) & (lv["sex"] != 1) & (lv["id"] != 2)
+    no_dob = (lv["dob"] == -1) & (lv["name"] >= 0) & (lv["name"] <= 1) & same_home
+    no_name = (lv["name"] == -1) & (lv["dob"] == 0) & (lv["sex"] == 0) & same_home
     return (
         (id_exact & (name_close | dob_ok))
         | (id_typo & name_close & dob_ok)
         | (name_close & dob_ok & third & (lv["id"] != 2))
+        | no_dob
+        | no_name
     )
 
 

@@ -67,3 +67,72 @@ def test_codes_and_vocabulary_consistency() -> None:
     out = map_codes(pd.Series(["Mũi 1", "Nhắc lại", "Vero Cell", "xyz"]), "dose_kind")
     assert out["value"].tolist()[:2] == ["mui_1", "nhac_lai_1"]
     assert out["bad"].tolist()[3] == "code_unknown"
+
+
+def _dose_fields(rows: list[dict[str, str]]) -> pd.DataFrame:
+    from risk.ingest.sources import FIELDS
+
+    base = {
+        "full_name": "Nguyễn Văn An",
+        "birth_date": "05/07/1980",
+        "sex": "Nam",
+        "id_number": "079080012345",
+        "phone": "0909123456",
+        "address": "12 Nguyễn Trãi, Phường Bến Thành",
+        "vaccine": "AstraZeneca",
+        "dose_kind": "Mũi 1",
+        "event_date": "05/08/2021",
+    }
+    return pd.DataFrame([{f: {**base, **r}.get(f, "") for f in FIELDS} for r in rows])
+
+
+def test_event_rows_drop_an_unusable_birth_date_and_keep_the_event() -> None:
+    from risk.ingest.clean import clean_rows
+
+    rows = [{"birth_date": v} for v in ("31/02/1980", "05/07/2030", "ngày sinh", "06/08/2021")]
+    out = clean_rows(_dose_fields(rows), "dose", latest=dt.date(2021, 10, 24))
+    assert out["bad"].tolist() == [""] * 4
+    assert all("dob_dropped" in c.split(";") for c in out["corrections"])
+    assert out["birth_date"].isna().all() and out["birth_year"].isna().all()
+    # the CCCD is still checked against the sex, and used: it cannot be checked against a dropped year
+    assert out["id_consistent"].all()
+    # a registry row defines the person: the same birth dates keep it aside
+    reg = clean_rows(
+        _dose_fields(rows).assign(household_ref="HK-1", relation="Chủ hộ"),
+        "registry",
+        latest=dt.date(2021, 10, 24),
+    )
+    assert (reg["bad"] != "").all()
+
+
+def test_formula_in_an_identity_field_of_an_event_row_is_dropped_not_kept() -> None:
+    from risk.ingest.clean import clean_rows
+
+    rows = [
+        {"id_number": "=079080012345"},
+        {"birth_date": "=DATE(1980,7,5)"},
+        {"full_name": '=HYPERLINK("#";"Nguyễn Văn An")'},
+        {"full_name": '=HYPERLINK("#";"Nguyễn Văn An")', "id_number": "023456789"},
+    ]
+    out = clean_rows(_dose_fields(rows), "dose", latest=dt.date(2021, 10, 24))
+    assert out["bad"].tolist()[:3] == ["", "", ""]
+    assert all("formula_identity_dropped" in c for c in out["corrections"][:3])
+    assert out["id_number"][0] == "" and pd.isna(out["birth_date"][1]) and out["full_name"][2] == ""
+    assert not out["full_name"].str.contains("HYPERLINK").any()
+    # no name and no consistent CCCD to say whose dose it is: kept aside
+    assert out["bad"][3] == "formula"
+
+
+def test_nameless_event_row_needs_a_consistent_cccd_and_a_birth_year() -> None:
+    from risk.ingest.clean import clean_rows
+
+    rows = [
+        {"full_name": ""},  # consistent CCCD, birth date: accepted, flagged
+        {"full_name": "", "id_number": "079180012345"},  # CCCD says a woman born in the 1900s: not the record
+        {"full_name": "", "id_number": "023456789"},  # a CMND carries no birth year or sex to check
+        {"full_name": "", "birth_date": ""},
+        {"full_name": "", "event_date": ""},
+    ]
+    out = clean_rows(_dose_fields(rows), "dose", latest=dt.date(2021, 10, 24))
+    assert out["bad"][0] == "" and "name_missing" in out["corrections"][0]
+    assert all("missing_required" in b for b in out["bad"][1:])

@@ -23,6 +23,8 @@ def test_linkage_quality_against_truth(linked_city) -> None:
     assert fig["pairwise_precision"] >= 0.995, fig
     assert fig["pairwise_recall"] >= 0.98, fig
     assert fig["bad_silently_accepted"] == 0, fig["bad_accepted_by_reason"]
+    # event rows with one unusable identity value, or rebuilt, are kept: linked to their true person
+    assert fig["bad_corrected_correctly"] > 0, fig
     assert fig["good_quarantined_share"] <= 0.005, fig["good_quarantined_by_reason"]
     assert fig["doses_exact_share_where_rows_usable"] >= 0.99, fig
     assert fig["exact_duplicates_dropped"] == fig["exact_duplicates_truth"]
@@ -77,6 +79,22 @@ def test_never_on_the_name_alone() -> None:
     assert not eligible(lv)[0]  # name + birth date, nothing else in common: not enough
     rec = prepare(_frame())
     assert eligible(compare(rec, prepare(_frame())))[0]  # and the same address point is
+
+
+def test_without_birth_date_or_name_only_with_phone_and_address_point() -> None:
+    phone = "0909123456"
+    no_dob = dict(birth_date=pd.NaT, birth_precision="", birth_year=None)
+    per = prepare(_frame(phone=phone))
+    # no birth date: the same name with both phone and point links; one of them alone does not
+    assert eligible(compare(prepare(_frame(phone=phone, **no_dob)), per))[0]
+    assert not eligible(compare(prepare(_frame(phone="", **no_dob)), per))[0]
+    assert not eligible(compare(prepare(_frame(phone=phone, point_id=2, ward_id="w1", **no_dob)), per))[0]
+    # a household member: same phone and point, another name
+    assert not eligible(compare(prepare(_frame(name_key="nguyen thi binh", phone=phone, **no_dob)), per))[0]
+    # no name: birth date and sex with both phone and point; not with the other sex
+    assert eligible(compare(prepare(_frame(name_key="", phone=phone)), per))[0]
+    assert not eligible(compare(prepare(_frame(name_key="", phone=phone, sex="F")), per))[0]
+    assert not eligible(compare(prepare(_frame(name_key="", phone=phone, point_id=2)), per))[0]
 
 
 def test_swapped_birth_date_and_one_digit_id_levels() -> None:
