@@ -24,9 +24,7 @@ def test_model_notebook_runs(tiny_city, monkeypatch) -> None:
     client.execute(env=dict(os.environ))
     outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])]
     assert not [o for o in outputs if o.get("output_type") == "error"]
-    text = " ".join(
-        str(o.get("text", "")) + str(o.get("data", {}).get("text/plain", "")) for o in outputs
-    )
+    text = " ".join(str(o.get("text", "")) + str(o.get("data", {}).get("text/plain", "")) for o in outputs)
     for shown in ("PR-AUC", "cases_last_week", "base_rate_forecast", "mean_predicted", "PR-AUC drop"):
         assert shown in text, f"the notebook no longer shows {shown}"
     assert "model beats both baselines: True" in text
