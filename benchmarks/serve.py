@@ -266,6 +266,9 @@ def main() -> None:
         "RISKMAP_STORE_DSN": args.dsn,
         "RISKMAP_STORE_SCHEMA": args.schema,
         "RISKMAP_STORE_POOL_MAX": "8",
+        # start-up reads the whole map (map_units) per worker: on a busy shared machine that took over the
+        # store's 60 s statement timeout once, and the run was lost (no request comes near it)
+        "RISKMAP_STORE_STATEMENT_TIMEOUT_MS": "0",
         "RISKMAP_API_AUTO_PREPARE": "false",
         "RISKMAP_PRIVACY_ID_KEY": "be" * 32,
         # every request comes from one loopback address: lift the per-IP and per-key rate limits, which
