@@ -70,6 +70,7 @@ def create_app(store: Store | None = None, settings: ApiSettings | None = None) 
         try:
             yield
         finally:
+            await app.state.tiles.stop_warming()  # before the store it draws from is closed
             await holder.stop()
             aclose = getattr(store, "aclose", None)
             if aclose is not None:

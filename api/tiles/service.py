@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import datetime as dt
 import gzip
 import hashlib
@@ -60,6 +61,17 @@ class TileService:
         if self.loop is not None and self.cache.enabled and self.settings.warm_first_view:
             # called from the poller's thread or from the loop itself: never wait here
             self.warming = asyncio.run_coroutine_threadsafe(self.warm(view), self.loop)
+
+    async def stop_warming(self) -> None:
+        """Cancel a warming in progress and wait for it (at shutdown, before the store closes: a
+        warming left to draw from a closed store's pool never ends, and the loop never stops)."""
+        self.loop = None  # no new warming from here on
+        warming, self.warming = self.warming, None
+        if warming is None or warming.done():
+            return
+        warming.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await asyncio.wait_for(asyncio.wrap_future(warming), timeout=10)
 
     async def vector(
         self, view: SnapshotView, spec: LayerSpec, audience: Audience, z: int, x: int, y: int
