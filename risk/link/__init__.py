@@ -253,17 +253,21 @@ def _links_and_review(
             "method": dec.linked_method,
         }
     )
-    review = pd.DataFrame(
+    review = _pair_rows(rid, pid, dec.review, rank=dec.review["rank"].to_numpy(np.int8), reason="uncertain")
+    return links, review
+
+
+def _pair_rows(rid: np.ndarray, pid: np.ndarray, pairs: pd.DataFrame, **extra: object) -> pd.DataFrame:
+    """Link or review rows by record and person id from (rec, person, weight, probability) positions."""
+    return pd.DataFrame(
         {
-            "record_id": rid[dec.review["rec"].to_numpy(np.int64)],
-            "person_id": pid[dec.review["person"].to_numpy(np.int64)],
-            "probability": dec.review["probability"].to_numpy(np.float32),
-            "match_weight": dec.review["weight"].to_numpy(np.float32),
-            "rank": dec.review["rank"].to_numpy(np.int8),
-            "reason": "uncertain",
+            "record_id": rid[pairs["rec"].to_numpy(np.int64)],
+            "person_id": pid[pairs["person"].to_numpy(np.int64)],
+            "probability": pairs["probability"].to_numpy(np.float32),
+            "match_weight": pairs["weight"].to_numpy(np.float32),
+            **extra,
         }
     )
-    return links, review
 
 
 def _second_pass(
@@ -284,21 +288,7 @@ def _second_pass(
     pid = people["person_id"].to_numpy()
     by_id = _by_linked_ids(ra, pa_, model, dec)
     if len(by_id):
-        links = pd.concat(
-            [
-                links,
-                pd.DataFrame(
-                    {
-                        "record_id": rid[by_id["rec"].to_numpy(np.int64)],
-                        "person_id": pid[by_id["person"].to_numpy(np.int64)],
-                        "probability": by_id["probability"].to_numpy(np.float32),
-                        "match_weight": by_id["weight"].to_numpy(np.float32),
-                        "method": "id",
-                    }
-                ),
-            ],
-            ignore_index=True,
-        )
+        links = pd.concat([links, _pair_rows(rid, pid, by_id, method="id")], ignore_index=True)
     still = np.setdiff1d(dec.unmatched, by_id["rec"].to_numpy(np.int64)) if len(by_id) else dec.unmatched
     dropped = (
         events["identity_dropped"].to_numpy(dtype=bool)
@@ -307,22 +297,8 @@ def _second_pass(
     )
     unmatched, thin_review = _thin_to_review(ra, scored, still, dropped)
     if len(thin_review):
-        review = pd.concat(
-            [
-                review,
-                pd.DataFrame(
-                    {
-                        "record_id": rid[thin_review["rec"].to_numpy(np.int64)],
-                        "person_id": pid[thin_review["person"].to_numpy(np.int64)],
-                        "probability": thin_review["probability"].to_numpy(np.float32),
-                        "match_weight": thin_review["weight"].to_numpy(np.float32),
-                        "rank": thin_review["rank"].to_numpy(np.int8),
-                        "reason": "identity_incomplete",
-                    }
-                ),
-            ],
-            ignore_index=True,
-        )
+        rows = _pair_rows(rid, pid, thin_review, rank=thin_review["rank"].to_numpy(np.int8))
+        review = pd.concat([review, rows.assign(reason="identity_incomplete")], ignore_index=True)
     return links, review, unmatched
 
 

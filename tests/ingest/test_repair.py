@@ -10,13 +10,15 @@ from risk.ingest.pipeline import ingest_file
 from risk.ingest.sources import parse_mapping
 from risk.store.embedded import EmbeddedStore
 
-MAPPING = parse_mapping(
-    tomllib.loads(
-        """
+
+def mapping_text(source_id: str, format_: str | None = None) -> str:
+    """The test dose layout as mapping TOML (`format_` when the file type is fixed)."""
+    fmt = f'format = "{format_}"\n' if format_ else ""
+    return f"""
 [source]
-id = "test-vax"
+id = "{source_id}"
 kind = "dose"
-[fields]
+{fmt}[fields]
 full_name = ["Họ và tên"]
 birth_date = ["Ngày sinh"]
 id_number = ["CCCD"]
@@ -26,8 +28,9 @@ dose_kind = ["Mũi"]
 event_date = ["Ngày tiêm"]
 site = ["Điểm tiêm"]
 """
-    )
-)
+
+
+MAPPING = parse_mapping(tomllib.loads(mapping_text("test-vax")))
 HEADER = "STT,Họ và tên,Ngày sinh,CCCD,Địa chỉ,Vắc xin,Mũi,Ngày tiêm,Điểm tiêm\n"
 ROWS = [
     # 1: well formed
@@ -107,28 +110,10 @@ def test_spreadsheet_row_shifted_right_is_read_back(tmp_path: Path) -> None:
     ws.append(["", "3", "", "", "", "", "", "", "x"])  # nothing valid either way: kept aside
     f = tmp_path / "2021-W31.xlsx"
     wb.save(f)
-    mapping = parse_mapping(tomllib.loads(tomllib_text(format_="xlsx")))
+    mapping = parse_mapping(tomllib.loads(mapping_text("test-vax-x", format_="xlsx")))
     b = ingest_file(EmbeddedStore(tmp_path / "s"), f, mapping, latest=dt.date(2021, 12, 1)).batch
     assert b.balanced and b.rows_in == 3 and b.quarantined == 1
     recs = EmbeddedStore(tmp_path / "s").read_table("records").sort_values("row_number")
     assert recs["full_name"].tolist() == ["Nguyễn Văn An", "Trần Thị Bích"]
     assert recs["site"].tolist() == ["Trạm 1", ""]
     assert "row_repaired" in recs["corrections"].iloc[1].split(";")
-
-
-def tomllib_text(format_: str) -> str:
-    return f"""
-[source]
-id = "test-vax-x"
-kind = "dose"
-format = "{format_}"
-[fields]
-full_name = ["Họ và tên"]
-birth_date = ["Ngày sinh"]
-id_number = ["CCCD"]
-address = ["Địa chỉ"]
-vaccine = ["Vắc xin"]
-dose_kind = ["Mũi"]
-event_date = ["Ngày tiêm"]
-site = ["Điểm tiêm"]
-"""
