@@ -155,8 +155,12 @@ def _unauthorised(detail: str) -> HTTPException:
 
 def _credential(request: Request) -> str | None:
     """The credential a request carries (API key or bearer token), None without one; 401 if malformed."""
-    header = request.headers.get("authorization")
-    key = request.headers.get("x-api-key")
+    header = key = None
+    for name, value in request.scope.get("headers") or ():  # ASGI names are lower case; first one wins
+        if name == b"authorization" and header is None:
+            header = value.decode("latin-1")
+        elif name == b"x-api-key" and key is None:
+            key = value.decode("latin-1")
     if header is not None and key is not None:
         raise _unauthorised("send either Authorization or X-API-Key, not both")
     if key is not None:
@@ -176,7 +180,8 @@ def _credential(request: Request) -> str | None:
 async def authenticate(request: Request) -> Principal:
     """The caller of a request (401 for bad credentials, 429 over its rate). Without credentials: the
     public. The result is kept on the request, so the work is done once however many checks ask."""
-    cached = getattr(request.state, "principal", None)
+    state = request.scope.setdefault("state", {})  # what `request.state` wraps, without its miss exception
+    cached = state.get("principal")
     if cached is not None:
         return cached
     token = _credential(request)
@@ -206,7 +211,7 @@ async def authenticate(request: Request) -> Principal:
                 detail=f"rate limit exceeded for {principal.via or 'your address'}; retry in {wait:.1f} s",
                 headers={"Retry-After": str(max(1, int(wait + 0.999)))},
             )
-    request.state.principal = principal
+    state["principal"] = principal
     return principal
 
 

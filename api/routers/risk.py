@@ -8,6 +8,7 @@ snapshot and serialised once (`SnapshotView.answer_bytes`); a request adds only 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from typing import Annotated, Any
 
 import numpy as np
@@ -240,16 +241,29 @@ def _risk_params(request: Request) -> tuple[Any, ...]:
     return lat, lon, h3, address, household, unit, day
 
 
-def _respond(body: bytes, view: SnapshotView, public: bool) -> Response:
-    return Response(
-        body,
-        media_type=JSON,
-        headers={
-            "ETag": view.etag,
-            "Cache-Control": "public, max-age=60" if public else "private, max-age=60",
-            "Vary": "Authorization",
-        },
+class _Answer(Response):
+    """A JSON answer with header lines built once per snapshot and audience (`_answer_headers`): on the hot
+    path Starlette's header building (encode, lower-case, check each name) cost as much as the lookup."""
+
+    media_type = JSON
+
+    def __init__(self, body: bytes, headers: tuple[tuple[bytes, bytes], ...]) -> None:
+        self.status_code, self.background, self.body = 200, None, body
+        self.raw_headers = [*headers, (b"content-length", b"%d" % len(body))]
+
+
+@functools.lru_cache(maxsize=64)
+def _answer_headers(etag: str, public: bool) -> tuple[tuple[bytes, bytes], ...]:
+    return (
+        (b"content-type", JSON.encode()),
+        (b"etag", etag.encode()),
+        (b"cache-control", b"public, max-age=60" if public else b"private, max-age=60"),
+        (b"vary", b"Authorization"),
     )
+
+
+def _respond(body: bytes, view: SnapshotView, public: bool) -> Response:
+    return _Answer(body, _answer_headers(view.etag, public))
 
 
 def _answer_or_404(
