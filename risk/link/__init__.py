@@ -232,10 +232,41 @@ def _link_events(
     links, review = _links_and_review(events, people, dec)
     links, review, unmatched = _second_pass(events, people, ra, pa_, scored, model, dec, links, review)
     left = events.iloc[unmatched]
-    labels = new_persons(left)
-    persons_new, hh_new, links_new = _new_population(left, labels, households)
+    labels, found, held = _found_or_review(left)
+    if len(held):
+        review = pd.concat([review, held], ignore_index=True)
+    persons_new, hh_new, links_new = _new_population(left[found], labels[found], households)
     links = pd.concat([links, links_new], ignore_index=True)
     return links, review, persons_new, hh_new, model.describe()
+
+
+def _found_or_review(left: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, pd.DataFrame]:
+    """New-person labels of unmatched records (`cluster.new_persons`), which of them found or join a
+    new person, and review rows (reason `identity_incomplete`, no candidate) for the rest: a group made
+    only of records whose identity is incomplete (`identity_dropped`) would be a person invented from
+    what is left of a damaged row (a formula for a name, a rebuilt row with a year of birth), so it waits
+    for a person to decide instead. A damaged record that groups with a complete one joins that person."""
+    labels = new_persons(left)
+    incomplete = (
+        left["identity_dropped"].to_numpy(dtype=bool)
+        if "identity_dropped" in left
+        else np.zeros(len(left), dtype=bool)
+    )
+    if not len(left) or not incomplete.any():
+        return labels, np.ones(len(left), dtype=bool), pd.DataFrame()
+    complete = np.bincount(labels, weights=(~incomplete).astype(float), minlength=int(labels.max()) + 1) > 0
+    found = complete[labels]
+    held = pd.DataFrame(
+        {
+            "record_id": left["record_id"].to_numpy()[~found],
+            "person_id": pd.array([pd.NA] * int((~found).sum()), dtype="Int64"),
+            "probability": np.float32(np.nan),
+            "match_weight": np.float32(np.nan),
+            "rank": np.int8(1),
+            "reason": "identity_incomplete",
+        }
+    )
+    return labels, found, held
 
 
 def _links_and_review(
@@ -351,14 +382,24 @@ def _by_linked_ids(ra: dict[str, np.ndarray], pa_: dict[str, np.ndarray], model,
 
 # Ingest codes that say an identity value of the record was dropped (see risk.ingest.clean).
 DROPPED_IDENTITY = ("dob_dropped", "formula_identity_dropped", "name_missing")
+# A row rebuilt at ingest (risk.ingest.repair): its identity is only as sure as a full birth date makes it.
+REBUILT = "row_repaired"
 
 
 def _with_dropped_identity(events: pd.DataFrame) -> pd.DataFrame:
-    """Events with a boolean `identity_dropped` in place of their correction codes."""
+    """Events with a boolean `identity_dropped` in place of their correction codes: an identity value
+    dropped at ingest, or a rebuilt row without a full birth date (a year, or nothing, to confirm that
+    the cells were read back in their places)."""
     codes = events.pop("corrections").astype(object).fillna("").astype(str)
     inv, uniq = pd.factorize(codes.to_numpy(dtype=object))
-    hit = np.array([any(c in u.split(";") for c in DROPPED_IDENTITY) for u in uniq], dtype=bool)
-    events["identity_dropped"] = hit[inv] if len(uniq) else np.zeros(len(events), dtype=bool)
+    parts = [u.split(";") for u in uniq]
+    hit = np.array([any(c in p for c in DROPPED_IDENTITY) for p in parts], dtype=bool)
+    rebuilt = np.array([REBUILT in p for p in parts], dtype=bool)
+    if not len(uniq):
+        events["identity_dropped"] = np.zeros(len(events), dtype=bool)
+        return events
+    partial = events["birth_precision"].fillna("").to_numpy(dtype=object) != "day"
+    events["identity_dropped"] = hit[inv] | (rebuilt[inv] & partial)
     return events
 
 

@@ -2,9 +2,10 @@
 doses, and flags where a linked record disagrees with its person.
 
 * New persons (people absent from the household registry: temporary residents, visitors) are connected
-  components of unmatched records that share a consistent CCCD, or a folded name plus a birth date (or
-  year) plus an address point or phone, or a folded name plus both phone and address point (a record
-  whose birth date was dropped at ingest). Never the name alone.
+  components of unmatched records that share a consistent CCCD, or a 9-digit CMND plus the folded name or
+  the birth date (a CMND is not unique: it changes with the issuing province), or a folded name plus a
+  birth date (or year) plus an address point or phone, or a folded name plus both phone and address point
+  (a record whose birth date was dropped at ingest). Never the name alone.
 * A dose reported twice (same person, within `DOSE_DAYS` days, usually by two sites) is one dose: the
   later reports point at the first through `same_as`; every source's record is kept.
 * Flags: a record whose birth date is the person's with day and month swapped (`dob_swapped`), differs
@@ -73,11 +74,10 @@ def new_persons(recs: pd.DataFrame) -> np.ndarray:
     point = pd.to_numeric(recs["point_id"], errors="coerce")
     point = np.where(point.notna(), point.fillna(0).astype(np.int64).astype(str), "")
     phone = recs["phone"].fillna("").astype(str).to_numpy(dtype=object)
-    cccd = np.where(
-        recs["id_kind"].fillna("").to_numpy(dtype=object) == "cccd",
-        recs["id_number"].fillna("").astype(str).to_numpy(dtype=object),
-        "",
-    )
+    id_kind = recs["id_kind"].fillna("").to_numpy(dtype=object)
+    id_number = recs["id_number"].fillna("").astype(str).to_numpy(dtype=object)
+    cccd = np.where(id_kind == "cccd", id_number, "")
+    cmnd = np.where((id_kind == "cmnd") & (np.char.str_len(id_number.astype(str)) == 9), id_number, "")
 
     def key(*parts: np.ndarray) -> np.ndarray:
         ok = np.ones(n, dtype=bool)
@@ -93,6 +93,8 @@ def new_persons(recs: pd.DataFrame) -> np.ndarray:
 
     edges = [
         _edges_on(cccd.astype(object)),
+        _edges_on(key(cmnd, name)),
+        _edges_on(key(cmnd, dob)),
         _edges_on(key(name, dob, point)),
         _edges_on(key(name, dob, phone)),
         _edges_on(key(name, year, point)),
