@@ -427,7 +427,12 @@ def finish_part(
         [part.reg_links.assign(match_weight=np.float32(np.nan)), *(x for x in event_links if len(x))],
         ignore_index=True,
     )
-    records = [part.registry[RECORD_COLUMNS], part.events[RECORD_COLUMNS], *(r for _, r in incoming), new.records]
+    records = [
+        part.registry[RECORD_COLUMNS],
+        part.events[RECORD_COLUMNS],
+        *(r for _, r in incoming),
+        new.records,
+    ]
     all_records = pd.concat([r for r in records if len(r)], ignore_index=True).drop_duplicates("record_id")
     persons, confirmed = _votes(persons, all_records, links)
     links = _finish_links(links, all_records, persons, households, confirmed)
