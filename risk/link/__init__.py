@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from risk.link.cluster import ambiguous_dates, link_flags, merge_doses, new_persons, stable_id
+from risk.link.compare import encode
 from risk.link.population import build_population
 from risk.link.probabilistic import Decision, decide, prepare, score
 from risk.store import Store
@@ -227,7 +228,9 @@ def _link_events(
     pa_ = prepare(people)
     rid = events["record_id"].to_numpy()
     pid = people["person_id"].to_numpy()
-    scored, model = score(ra, pa_, person_names=people["name_key"], rec_ids=rid, person_ids=pid)
+    scored, model = score(
+        ra, pa_, person_names=people["name_key"], rec_ids=rid, person_ids=pid, codes=encode(ra, pa_)
+    )
     dec = decide(scored, len(events), pid)
     links, review = _links_and_review(events, people, dec)
     links, review, unmatched = _second_pass(events, people, ra, pa_, scored, model, dec, links, review)
