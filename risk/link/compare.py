@@ -42,9 +42,9 @@ CODED = ("name_key", "id_number", "phone", "ward_id", "province")
 NEEDS = {"name": "name_key", "id": "id_number", "phone": "phone", "place": "ward_id"}
 
 
-def name_parts(keys: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+def name_parts(keys: pd.Series | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(family, given) of folded names, once per distinct name."""
-    codes, uniq = pd.factorize(keys.fillna("").astype(str).to_numpy(dtype=object))
+    codes, uniq = pd.factorize(pd.Series(keys).fillna("").astype(str).to_numpy(dtype=object))
     fam, giv = _parts_of(uniq)
     return fam[codes], giv[codes]
 

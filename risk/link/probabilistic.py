@@ -47,30 +47,43 @@ ATTRS = (
 )
 
 
-def prepare(frame: pd.DataFrame) -> dict[str, np.ndarray]:
-    """Attribute arrays in the form `compare` wants, for records or persons."""
-    fam, giv = name_parts(frame["name_key"])
-    point = frame["point_id"] if "point_id" in frame else pd.Series(pd.NA, index=frame.index)
+def prepare(frame: pd.DataFrame, fields: tuple[str, ...] = FIELDS) -> dict[str, np.ndarray]:
+    """Attribute arrays in the form `compare` wants, for records or persons: those the comparison
+    `fields` need (flags need only the birth date and the ID), with birth precision and sex always."""
+    n = len(frame)
+    out: dict[str, np.ndarray] = {}
+    if "name" in fields:
+        out["name_key"] = _text(frame["name_key"])
+        out["family"], out["given"] = name_parts(out["name_key"])
     birth = pd.to_datetime(frame["birth_date"]).to_numpy(dtype="datetime64[D]")
-    month, day = month_day(birth)
-    return {
-        "name_key": frame["name_key"].fillna("").astype(str).to_numpy(dtype=object),
-        "family": fam,
-        "given": giv,
-        "birth_date": birth,
-        "birth_month": month,
-        "birth_day": day,
-        "birth_precision": frame["birth_precision"].fillna("").astype(str).to_numpy(dtype=object)
+    out["birth_date"] = birth
+    out["birth_month"], out["birth_day"] = month_day(birth)
+    out["birth_precision"] = (
+        _text(frame["birth_precision"])
         if "birth_precision" in frame
-        else np.where(frame["birth_date"].notna(), "day", "").astype(object),
-        "birth_year": pd.to_numeric(frame["birth_year"], errors="coerce").to_numpy(dtype=float),
-        "sex": frame["sex"].fillna("").astype(str).to_numpy(dtype=object),
-        "id_number": frame["id_number"].fillna("").astype(str).to_numpy(dtype=object),
-        "phone": frame["phone"].fillna("").astype(str).to_numpy(dtype=object),
-        "point_id": pd.to_numeric(point, errors="coerce").fillna(-1).to_numpy(dtype=np.int64),
-        "ward_id": frame["ward_id"].fillna("").astype(str).to_numpy(dtype=object),
-        "province": provinces(frame["ward_id"].to_numpy(), frame.get("province")),
-    }
+        else np.where(frame["birth_date"].notna(), "day", "").astype(object)
+    )
+    out["birth_year"] = pd.to_numeric(frame["birth_year"], errors="coerce").to_numpy(dtype=float)
+    out["sex"] = _text(frame["sex"]) if "sex" in frame else np.full(n, "", dtype=object)
+    if "id" in fields:
+        out["id_number"] = _text(frame["id_number"])
+    if "phone" in fields:
+        out["phone"] = _text(frame["phone"])
+    if "place" in fields or "name" in fields:
+        point = frame["point_id"] if "point_id" in frame else pd.Series(pd.NA, index=frame.index)
+        out["point_id"] = pd.to_numeric(point, errors="coerce").fillna(-1).to_numpy(dtype=np.int64)
+        out["ward_id"] = _text(frame["ward_id"])
+        out["province"] = provinces(frame["ward_id"].to_numpy(), frame.get("province"))
+    return out
+
+
+def _text(col: pd.Series) -> np.ndarray:
+    """A text column as an object array ('' for missing) holding one str object per distinct value:
+    cheaper than converting Arrow strings row by row, and hashing those objects again is cached."""
+    codes, uniq = pd.factorize(col, use_na_sentinel=True)
+    vals = np.asarray(pd.Series(uniq, dtype=object).astype(str), dtype=object)
+    vals = np.append(vals, "")  # code −1 (missing) takes the last
+    return vals[codes]
 
 
 def provinces(ward_ids: np.ndarray, known: pd.Series | None = None) -> np.ndarray:
