@@ -22,20 +22,29 @@ import pandas as pd
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
-from geo.vntext import map_unique
 from risk.link.compare import compare_pairs, encode
 
 DOSE_DAYS = 2
 
 
 def stable_id(keys: pd.Series, namespace: str) -> np.ndarray:
-    """Positive int64 ids from text keys (BLAKE2b, once per distinct key)."""
+    """Positive int64 ids from text keys (BLAKE2b of "namespace|key", once per distinct key; a missing
+    key hashes as "None")."""
+    codes, uniq = pd.factorize(keys.astype(str), use_na_sentinel=True)
+    blake = hashlib.blake2b
+    prefix = f"{namespace}|"
 
     def one(k: object) -> int:
-        digest = hashlib.blake2b(f"{namespace}|{k}".encode(), digest_size=8).digest()
-        return int.from_bytes(digest, "big") & 0x7FFF_FFFF_FFFF_FFFF
+        return int.from_bytes(blake(f"{prefix}{k}".encode(), digest_size=8).digest(), "big") & _MASK
 
-    return map_unique(keys.astype(str), one).to_numpy(dtype=np.int64)
+    ids = np.fromiter((one(k) for k in uniq.tolist()), dtype=np.int64, count=len(uniq))
+    out = ids[codes] if len(ids) else np.zeros(len(codes), dtype=np.int64)
+    if (codes < 0).any():
+        out[codes < 0] = one(None)
+    return out
+
+
+_MASK = 0x7FFF_FFFF_FFFF_FFFF
 
 
 def components(n: int, edges: list[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
