@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from geo.gazetteer import province_codes
-from risk.link.compare import FIELDS, Codes, compare_pairs, encode, month_day, name_parts
+from risk.link.compare import FIELDS, Codes, _parts_of, compare_pairs, encode, month_day
 from risk.link.model import Model, anchor_counts, estimate_from, name_counts
 
 MAX_BLOCK = 50
@@ -49,41 +49,55 @@ ATTRS = (
 
 def prepare(frame: pd.DataFrame, fields: tuple[str, ...] = FIELDS) -> dict[str, np.ndarray]:
     """Attribute arrays in the form `compare` wants, for records or persons: those the comparison
-    `fields` need (flags need only the birth date and the ID), with birth precision and sex always."""
+    `fields` need (flags need only the birth date and the ID), with birth precision and sex always.
+
+    Text attributes come with their row codes (`name_key#`, …: positions in the column's own distinct
+    values), from which `encode` builds the shared codes once per distinct value."""
     n = len(frame)
     out: dict[str, np.ndarray] = {}
+
+    def text(col: str) -> None:
+        out[col], out[col + "#"], vocab = _text(frame[col])
+        if col == "name_key":
+            fam, giv = _parts_of(vocab)
+            out["family"] = np.append(fam, "")[out[col + "#"]]
+            out["given"] = np.append(giv, "")[out[col + "#"]]
+        elif col == "ward_id":
+            per = provinces(vocab, None)
+            out["province"] = np.append(per, "")[out[col + "#"]].astype(object)
+            if "province" in frame:
+                known = _text(frame["province"])[0]
+                out["province"] = np.where(known != "", known, out["province"]).astype(object)
+
     if "name" in fields:
-        out["name_key"] = _text(frame["name_key"])
-        out["family"], out["given"] = name_parts(out["name_key"])
+        text("name_key")
     birth = pd.to_datetime(frame["birth_date"]).to_numpy(dtype="datetime64[D]")
     out["birth_date"] = birth
     out["birth_month"], out["birth_day"] = month_day(birth)
-    out["birth_precision"] = (
-        _text(frame["birth_precision"])
-        if "birth_precision" in frame
-        else np.where(frame["birth_date"].notna(), "day", "").astype(object)
-    )
+    if "birth_precision" in frame:
+        out["birth_precision"] = _text(frame["birth_precision"])[0]
+    else:
+        out["birth_precision"] = np.where(frame["birth_date"].notna(), "day", "").astype(object)
     out["birth_year"] = pd.to_numeric(frame["birth_year"], errors="coerce").to_numpy(dtype=float)
-    out["sex"] = _text(frame["sex"]) if "sex" in frame else np.full(n, "", dtype=object)
+    out["sex"] = _text(frame["sex"])[0] if "sex" in frame else np.full(n, "", dtype=object)
     if "id" in fields:
-        out["id_number"] = _text(frame["id_number"])
+        text("id_number")
     if "phone" in fields:
-        out["phone"] = _text(frame["phone"])
+        text("phone")
     if "place" in fields or "name" in fields:
         point = frame["point_id"] if "point_id" in frame else pd.Series(pd.NA, index=frame.index)
         out["point_id"] = pd.to_numeric(point, errors="coerce").fillna(-1).to_numpy(dtype=np.int64)
-        out["ward_id"] = _text(frame["ward_id"])
-        out["province"] = provinces(frame["ward_id"].to_numpy(), frame.get("province"))
+        text("ward_id")
     return out
 
 
-def _text(col: pd.Series) -> np.ndarray:
-    """A text column as an object array ('' for missing) holding one str object per distinct value:
-    cheaper than converting Arrow strings row by row, and hashing those objects again is cached."""
+def _text(col: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A text column as an object array ('' for missing) holding one str object per distinct value
+    (cheaper than converting Arrow strings row by row), its row codes into the distinct values (−1
+    missing) and those values."""
     codes, uniq = pd.factorize(col, use_na_sentinel=True)
     vals = np.asarray(pd.Series(uniq, dtype=object).astype(str), dtype=object)
-    vals = np.append(vals, "")  # code −1 (missing) takes the last
-    return vals[codes]
+    return np.append(vals, "")[codes], codes.astype(np.int32), vals
 
 
 def provinces(ward_ids: np.ndarray, known: pd.Series | None = None) -> np.ndarray:
