@@ -87,7 +87,8 @@ def _majority(persons: pd.DataFrame, votes: pd.DataFrame, col: str) -> tuple[pd.
     records. Returns the persons and, per person, whether the value is confirmed (≥ 2 records agree and
     no other value has as many). Ties go to the smallest value."""
     v = votes[["person_id", col]].dropna()
-    v = v[v[col].astype(str) != ""]
+    if not pd.api.types.is_datetime64_any_dtype(v[col]):  # a date is never empty text
+        v = v[v[col].astype(str) != ""]
     if not len(v):
         return persons, pd.Series(dtype=bool)
     # votes per (person, value) on sorted integer codes: persons ascending, values in their order
