@@ -42,9 +42,9 @@ CODED = ("name_key", "id_number", "phone", "ward_id", "province")
 NEEDS = {"name": "name_key", "id": "id_number", "phone": "phone", "place": "ward_id"}
 
 
-def name_parts(keys: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+def name_parts(keys: pd.Series | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(family, given) of folded names, once per distinct name."""
-    codes, uniq = pd.factorize(keys.fillna("").astype(str).to_numpy(dtype=object))
+    codes, uniq = pd.factorize(pd.Series(keys).fillna("").astype(str).to_numpy(dtype=object))
     fam, giv = _parts_of(uniq)
     return fam[codes], giv[codes]
 
@@ -77,15 +77,34 @@ class Codes:
     id_digits: np.ndarray  # (ids, 12) uint8: the ASCII bytes of 12-character IDs
 
 
-def _joint(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Codes of a and b over one vocabulary ('' → −1) and the vocabulary."""
-    codes, uniq = pd.factorize(np.concatenate([np.asarray(a, dtype=object), np.asarray(b, dtype=object)]))
-    codes = codes.astype(np.int32)
+def _joint(
+    a: np.ndarray, b: np.ndarray, ca: np.ndarray | None = None, cb: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Codes of a and b over one vocabulary ('' → −1) and the vocabulary. With each side's row codes
+    (`prepare`: positions in its own distinct values), only the distinct values are hashed."""
+    if ca is None or cb is None:
+        codes, uniq = pd.factorize(np.concatenate([np.asarray(a, dtype=object), np.asarray(b, dtype=object)]))
+        codes = codes.astype(np.int32)
+        ra, rb = codes[: len(a)], codes[len(a) :]
+    else:
+        va, vb = _distinct(a, ca), _distinct(b, cb)
+        codes, uniq = pd.factorize(np.concatenate([va, vb]))  # a slot no row holds (None) → −1
+        codes = np.append(codes.astype(np.int32), np.int32(-1))  # row code −1 (missing) → −1
+        ra, rb = codes[ca], codes[np.where(cb >= 0, cb + len(va), -1)]
     uniq = np.asarray(uniq, dtype=object)
     empty = np.flatnonzero(uniq == "")
     if len(empty):
-        codes[codes == empty[0]] = -1
-    return codes[: len(a)], codes[len(a) :], uniq
+        ra = np.where(ra == empty[0], -1, ra).astype(np.int32)
+        rb = np.where(rb == empty[0], -1, rb).astype(np.int32)
+    return ra, rb, uniq
+
+
+def _distinct(values: np.ndarray, codes: np.ndarray) -> np.ndarray:
+    """The distinct values by row code (slots no row holds are None)."""
+    out = np.full(int(codes.max()) + 1 if len(codes) else 0, None, dtype=object)
+    held = codes >= 0
+    out[codes[held]] = values[held]
+    return out
 
 
 def encode(r: dict[str, np.ndarray], p: dict[str, np.ndarray], fields: tuple[str, ...] = CODED) -> Codes:
@@ -94,7 +113,7 @@ def encode(r: dict[str, np.ndarray], p: dict[str, np.ndarray], fields: tuple[str
     pc: dict[str, np.ndarray] = {}
     names = ids = np.zeros(0, dtype=object)
     for f in fields:
-        rc[f], pc[f], uniq = _joint(r[f], p[f])
+        rc[f], pc[f], uniq = _joint(r[f], p[f], r.get(f + "#"), p.get(f + "#"))
         if f == "name_key":
             names = uniq
             fam, giv = _parts_of(uniq)

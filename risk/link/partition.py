@@ -299,7 +299,7 @@ def country_model(reports: Sequence[Loaded], counts: Sequence[PairCounts]) -> Mo
 
 
 def _merge_samples(samples: Sequence[tuple[dict[str, np.ndarray], np.ndarray]]) -> dict[str, np.ndarray]:
-    cols = samples[0][0].keys()
+    cols = [c for c in samples[0][0] if not c.endswith("#")]  # row codes are per partition
     merged = {c: np.concatenate([s[0][c] for s in samples]) for c in cols}
     ids = np.concatenate([s[1] for s in samples])
     return sample_first(merged, ids, RANDOM_PAIRS)[0]

@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from geo.gazetteer import province_codes
-from risk.link.compare import FIELDS, Codes, compare_pairs, encode, month_day, name_parts
+from risk.link.compare import FIELDS, Codes, _parts_of, compare_pairs, encode, month_day
 from risk.link.model import Model, anchor_counts, estimate_from, name_counts
 
 MAX_BLOCK = 50
@@ -47,30 +47,57 @@ ATTRS = (
 )
 
 
-def prepare(frame: pd.DataFrame) -> dict[str, np.ndarray]:
-    """Attribute arrays in the form `compare` wants, for records or persons."""
-    fam, giv = name_parts(frame["name_key"])
-    point = frame["point_id"] if "point_id" in frame else pd.Series(pd.NA, index=frame.index)
+def prepare(frame: pd.DataFrame, fields: tuple[str, ...] = FIELDS) -> dict[str, np.ndarray]:
+    """Attribute arrays in the form `compare` wants, for records or persons: those the comparison
+    `fields` need (flags need only the birth date and the ID), with birth precision and sex always.
+
+    Text attributes come with their row codes (`name_key#`, …: positions in the column's own distinct
+    values), from which `encode` builds the shared codes once per distinct value."""
+    n = len(frame)
+    out: dict[str, np.ndarray] = {}
+
+    def text(col: str) -> None:
+        out[col], out[col + "#"], vocab = _text(frame[col])
+        if col == "name_key":
+            fam, giv = _parts_of(vocab)
+            out["family"] = np.append(fam, "")[out[col + "#"]]
+            out["given"] = np.append(giv, "")[out[col + "#"]]
+        elif col == "ward_id":
+            per = provinces(vocab, None)
+            out["province"] = np.append(per, "")[out[col + "#"]].astype(object)
+            if "province" in frame:
+                known = _text(frame["province"])[0]
+                out["province"] = np.where(known != "", known, out["province"]).astype(object)
+
+    if "name" in fields:
+        text("name_key")
     birth = pd.to_datetime(frame["birth_date"]).to_numpy(dtype="datetime64[D]")
-    month, day = month_day(birth)
-    return {
-        "name_key": frame["name_key"].fillna("").astype(str).to_numpy(dtype=object),
-        "family": fam,
-        "given": giv,
-        "birth_date": birth,
-        "birth_month": month,
-        "birth_day": day,
-        "birth_precision": frame["birth_precision"].fillna("").astype(str).to_numpy(dtype=object)
-        if "birth_precision" in frame
-        else np.where(frame["birth_date"].notna(), "day", "").astype(object),
-        "birth_year": pd.to_numeric(frame["birth_year"], errors="coerce").to_numpy(dtype=float),
-        "sex": frame["sex"].fillna("").astype(str).to_numpy(dtype=object),
-        "id_number": frame["id_number"].fillna("").astype(str).to_numpy(dtype=object),
-        "phone": frame["phone"].fillna("").astype(str).to_numpy(dtype=object),
-        "point_id": pd.to_numeric(point, errors="coerce").fillna(-1).to_numpy(dtype=np.int64),
-        "ward_id": frame["ward_id"].fillna("").astype(str).to_numpy(dtype=object),
-        "province": provinces(frame["ward_id"].to_numpy(), frame.get("province")),
-    }
+    out["birth_date"] = birth
+    out["birth_month"], out["birth_day"] = month_day(birth)
+    if "birth_precision" in frame:
+        out["birth_precision"] = _text(frame["birth_precision"])[0]
+    else:
+        out["birth_precision"] = np.where(frame["birth_date"].notna(), "day", "").astype(object)
+    out["birth_year"] = pd.to_numeric(frame["birth_year"], errors="coerce").to_numpy(dtype=float)
+    out["sex"] = _text(frame["sex"])[0] if "sex" in frame else np.full(n, "", dtype=object)
+    if "id" in fields:
+        text("id_number")
+    if "phone" in fields:
+        text("phone")
+    if "place" in fields or "name" in fields:
+        point = frame["point_id"] if "point_id" in frame else pd.Series(pd.NA, index=frame.index)
+        out["point_id"] = pd.to_numeric(point, errors="coerce").fillna(-1).to_numpy(dtype=np.int64)
+        text("ward_id")
+    return out
+
+
+def _text(col: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A text column as an object array ('' for missing) holding one str object per distinct value
+    (cheaper than converting Arrow strings row by row), its row codes into the distinct values (−1
+    missing) and those values."""
+    codes, uniq = pd.factorize(col, use_na_sentinel=True)
+    vals = np.asarray(pd.Series(uniq, dtype=object).astype(str), dtype=object)
+    return np.append(vals, "")[codes], codes.astype(np.int32), vals
 
 
 def provinces(ward_ids: np.ndarray, known: pd.Series | None = None) -> np.ndarray:
