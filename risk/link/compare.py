@@ -142,8 +142,9 @@ def encode(r: dict[str, np.ndarray], p: dict[str, np.ndarray], fields: tuple[str
             raw = "".join(ids[twelve]).encode("ascii", "replace")
             digits[twelve] = np.frombuffer(raw, dtype=np.uint8).reshape(-1, 12)
     for side, out in ((r, rc), (p, pc)):
-        sex = np.asarray(side["sex"], dtype=object)
-        out["sex"] = np.where(sex == "M", 1, np.where(sex == "F", 2, 0)).astype(np.int8)
+        if "sex" in side:
+            sex = np.asarray(side["sex"], dtype=object)
+            out["sex"] = np.where(sex == "M", 1, np.where(sex == "F", 2, 0)).astype(np.int8)
         prec = np.asarray(side["birth_precision"], dtype=object)
         out["day"] = prec == "day"
         out["year_only"] = prec == "year"

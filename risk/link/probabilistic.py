@@ -51,7 +51,7 @@ ATTRS = (
 
 def prepare(frame: pd.DataFrame, fields: tuple[str, ...] = FIELDS) -> dict[str, np.ndarray]:
     """Attribute arrays in the form `compare` wants, for records or persons: those the comparison
-    `fields` need (flags need only the birth date and the ID), with birth precision and sex always.
+    `fields` need (flags need only the birth date and the ID), with the birth precision always.
 
     Text attributes come with their row codes (`name_key#`, …: positions in the column's own distinct
     values), from which `encode` builds the shared codes once per distinct value."""
@@ -81,7 +81,8 @@ def prepare(frame: pd.DataFrame, fields: tuple[str, ...] = FIELDS) -> dict[str, 
     else:
         out["birth_precision"] = np.where(frame["birth_date"].notna(), "day", "").astype(object)
     out["birth_year"] = pd.to_numeric(frame["birth_year"], errors="coerce").to_numpy(dtype=float)
-    out["sex"] = _text(frame["sex"])[0] if "sex" in frame else np.full(n, "", dtype=object)
+    if "sex" in fields:
+        out["sex"] = _text(frame["sex"])[0] if "sex" in frame else np.full(n, "", dtype=object)
     if "id" in fields:
         text("id_number")
     if "phone" in fields:
