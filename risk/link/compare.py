@@ -20,12 +20,16 @@ The Jaro–Winkler similarity and the one-digit ID test run once per distinct pa
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from itertools import pairwise
 
 import numpy as np
 import pandas as pd
 from rapidfuzz.distance import JaroWinkler
 from rapidfuzz.process import cpdist
+
+from risk.link.settings import link_settings
 
 LEVELS: dict[str, tuple[str, ...]] = {
     "name": ("exact", "family_given", "similar", "given", "other"),
@@ -37,6 +41,7 @@ LEVELS: dict[str, tuple[str, ...]] = {
 }
 FIELDS = tuple(LEVELS)
 JW_SIMILAR = 0.92
+SLICE = 1_000_000  # pairs per thread at least
 # text attributes coded over one vocabulary per field ("" is code −1)
 CODED = ("name_key", "id_number", "phone", "ward_id", "province")
 NEEDS = {"name": "name_key", "id": "id_number", "phone": "phone", "place": "ward_id"}
@@ -137,8 +142,9 @@ def encode(r: dict[str, np.ndarray], p: dict[str, np.ndarray], fields: tuple[str
             raw = "".join(ids[twelve]).encode("ascii", "replace")
             digits[twelve] = np.frombuffer(raw, dtype=np.uint8).reshape(-1, 12)
     for side, out in ((r, rc), (p, pc)):
-        sex = np.asarray(side["sex"], dtype=object)
-        out["sex"] = np.where(sex == "M", 1, np.where(sex == "F", 2, 0)).astype(np.int8)
+        if "sex" in side:
+            sex = np.asarray(side["sex"], dtype=object)
+            out["sex"] = np.where(sex == "M", 1, np.where(sex == "F", 2, 0)).astype(np.int8)
         prec = np.asarray(side["birth_precision"], dtype=object)
         out["day"] = prec == "day"
         out["year_only"] = prec == "year"
@@ -171,11 +177,35 @@ def compare_pairs(
     codes: Codes | None = None,
 ) -> dict[str, np.ndarray]:
     """Comparison levels of the pairs (record `ri[k]`, person `pi[k]`): `compare` without copying
-    either side per pair. `codes` (`encode(r, p)`) are computed here when not given."""
+    either side per pair. `codes` (`encode(r, p)`) are computed here when not given. Millions of pairs
+    are compared in slices on `workers` threads (integer work: numpy runs it without the GIL)."""
     if codes is None:
         codes = encode(r, p, tuple(NEEDS[f] for f in fields if f in NEEDS))
     ri = np.asarray(ri, dtype=np.int64)
     pi = np.asarray(pi, dtype=np.int64)
+    n = len(ri)
+    threads = link_settings().workers
+    if threads > 1 and n >= 2 * SLICE:
+        cuts = np.linspace(0, n, min(threads, n // SLICE) + 1).astype(np.int64)
+        with ThreadPoolExecutor(len(cuts) - 1) as pool:
+            parts = list(
+                pool.map(
+                    lambda ab: _compare_slice(r, p, ri[ab[0] : ab[1]], pi[ab[0] : ab[1]], fields, codes),
+                    pairwise(cuts),
+                )
+            )
+        return {f: np.concatenate([x[f] for x in parts]) for f in parts[0]}
+    return _compare_slice(r, p, ri, pi, fields, codes)
+
+
+def _compare_slice(
+    r: dict[str, np.ndarray],
+    p: dict[str, np.ndarray],
+    ri: np.ndarray,
+    pi: np.ndarray,
+    fields: tuple[str, ...],
+    codes: Codes,
+) -> dict[str, np.ndarray]:
     n = len(ri)
     out: dict[str, np.ndarray] = {}
     rc, pc = codes.r, codes.p

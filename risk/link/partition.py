@@ -55,14 +55,13 @@ from risk.link import (
     _votes,
     _with_dropped_identity,
 )
-from risk.link.compare import compare
+from risk.link.compare import compare_pairs, encode
 from risk.link.model import Model, anchor_counts, estimate_from, name_counts
 from risk.link.population import build_population
 from risk.link.probabilistic import (
     MAX_BLOCK,
     RANDOM_PAIRS,
     _keys,
-    _take,
     candidates,
     decide,
     prepare,
@@ -278,8 +277,9 @@ def pair_part(
     own = part.people.assign(_owner=part.key)
     people_all = pd.concat([own, foreign], ignore_index=True) if foreign is not None and len(foreign) else own
     ra, pa_ = prepare(part.events), prepare(people_all)
-    ri, pi = candidates(ra, pa_, scoped=scoped, blocked=blocked)
-    lv = compare(_take(ra, ri), _take(pa_, pi))
+    codes = encode(ra, pa_)
+    ri, pi = candidates(ra, pa_, scoped=scoped, blocked=blocked, codes=codes)
+    lv = compare_pairs(ra, pa_, ri, pi, codes=codes)
     counts = PairCounts(anchor_counts(lv), len(ri), len(np.unique(ri)))
     return replace(part, people_all=people_all, recs=ra, pairs=(ri, pi, lv)), counts
 

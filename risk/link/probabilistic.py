@@ -18,6 +18,7 @@ Decision per record, over its candidates:
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -26,6 +27,7 @@ import pandas as pd
 from geo.gazetteer import province_codes
 from risk.link.compare import FIELDS, Codes, _parts_of, compare_pairs, encode, month_day
 from risk.link.model import Model, anchor_counts, estimate_from, name_counts
+from risk.link.settings import link_settings
 
 MAX_BLOCK = 50
 LINK_P = 0.999
@@ -49,7 +51,7 @@ ATTRS = (
 
 def prepare(frame: pd.DataFrame, fields: tuple[str, ...] = FIELDS) -> dict[str, np.ndarray]:
     """Attribute arrays in the form `compare` wants, for records or persons: those the comparison
-    `fields` need (flags need only the birth date and the ID), with birth precision and sex always.
+    `fields` need (flags need only the birth date and the ID), with the birth precision always.
 
     Text attributes come with their row codes (`name_key#`, …: positions in the column's own distinct
     values), from which `encode` builds the shared codes once per distinct value."""
@@ -79,7 +81,8 @@ def prepare(frame: pd.DataFrame, fields: tuple[str, ...] = FIELDS) -> dict[str, 
     else:
         out["birth_precision"] = np.where(frame["birth_date"].notna(), "day", "").astype(object)
     out["birth_year"] = pd.to_numeric(frame["birth_year"], errors="coerce").to_numpy(dtype=float)
-    out["sex"] = _text(frame["sex"])[0] if "sex" in frame else np.full(n, "", dtype=object)
+    if "sex" in fields:
+        out["sex"] = _text(frame["sex"])[0] if "sex" in frame else np.full(n, "", dtype=object)
     if "id" in fields:
         text("id_number")
     if "phone" in fields:
@@ -172,7 +175,7 @@ def candidates(
     rk, pk = _int_keys(recs, people, codes, scoped)
     n_p = len(people["name_key"])
     text_keys: dict[str, np.ndarray] | None = None
-    parts: list[np.ndarray] = []
+    jobs: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
     for key in rk:
         pkey = pk[key]
         pidx = np.arange(n_p, dtype=np.int64)
@@ -191,7 +194,14 @@ def candidates(
             pv &= ~pd.Series(text).isin(blocked[key]).to_numpy()
         rkey = rk[key]
         rv = rkey >= 0
-        parts.append(_block_pairs(pkey[pv], pidx[pv], rkey[rv], np.flatnonzero(rv), n_p))
+        jobs.append((pkey[pv], pidx[pv], rkey[rv], np.flatnonzero(rv)))
+    # one key per task on the link's threads: integer sorts and searches, mostly without the GIL
+    threads = min(link_settings().workers, len(jobs))
+    if threads > 1 and len(recs["name_key"]) >= 100_000:
+        with ThreadPoolExecutor(threads) as pool:
+            parts = list(pool.map(lambda j: _block_pairs(*j, n_p), jobs))
+    else:
+        parts = [_block_pairs(*j, n_p) for j in jobs]
     if not parts:
         return np.zeros(0, np.int64), np.zeros(0, np.int64)
     code = _sorted_unique(np.concatenate(parts))
