@@ -45,6 +45,7 @@ from risk.link import (
     RECORD_COLUMNS,
     LinkResult,
     _finish_links,
+    _found_or_review,
     _links_and_review,
     _new_population,
     _person_frame,
@@ -54,15 +55,13 @@ from risk.link import (
     _votes,
     _with_dropped_identity,
 )
-from risk.link.cluster import new_persons
-from risk.link.compare import compare
+from risk.link.compare import compare_pairs, encode
 from risk.link.model import Model, anchor_counts, estimate_from, name_counts
 from risk.link.population import build_population
 from risk.link.probabilistic import (
     MAX_BLOCK,
     RANDOM_PAIRS,
     _keys,
-    _take,
     candidates,
     decide,
     prepare,
@@ -278,8 +277,9 @@ def pair_part(
     own = part.people.assign(_owner=part.key)
     people_all = pd.concat([own, foreign], ignore_index=True) if foreign is not None and len(foreign) else own
     ra, pa_ = prepare(part.events), prepare(people_all)
-    ri, pi = candidates(ra, pa_, scoped=scoped, blocked=blocked)
-    lv = compare(_take(ra, ri), _take(pa_, pi))
+    codes = encode(ra, pa_)
+    ri, pi = candidates(ra, pa_, scoped=scoped, blocked=blocked, codes=codes)
+    lv = compare_pairs(ra, pa_, ri, pi, codes=codes)
     counts = PairCounts(anchor_counts(lv), len(ri), len(np.unique(ri)))
     return replace(part, people_all=people_all, recs=ra, pairs=(ri, pi, lv)), counts
 
@@ -299,7 +299,7 @@ def country_model(reports: Sequence[Loaded], counts: Sequence[PairCounts]) -> Mo
 
 
 def _merge_samples(samples: Sequence[tuple[dict[str, np.ndarray], np.ndarray]]) -> dict[str, np.ndarray]:
-    cols = samples[0][0].keys()
+    cols = [c for c in samples[0][0] if not c.endswith("#")]  # row codes are per partition
     merged = {c: np.concatenate([s[0][c] for s in samples]) for c in cols}
     ids = np.concatenate([s[1] for s in samples])
     return sample_first(merged, ids, RANDOM_PAIRS)[0]
@@ -330,7 +330,7 @@ def decide_part(part: Part, model: Model) -> tuple[Part, Decided]:
         sel = links[where == o]
         outgoing[o] = (sel.reset_index(drop=True), ev.loc[sel["record_id"].to_numpy()].reset_index(drop=True))
     mine = links[where == part.key].reset_index(drop=True)
-    unmatched = part.events.iloc[still][RECORD_COLUMNS].reset_index(drop=True)
+    unmatched = part.events.iloc[still][[*RECORD_COLUMNS, "identity_dropped"]].reset_index(drop=True)
     done = replace(part, links=mine, review=review, pairs=None, recs=None, people_all=None)
     return done, Decided(unmatched, outgoing)
 
@@ -355,18 +355,30 @@ class NewPeople:
     households: pd.DataFrame
     links: pd.DataFrame
     records: pd.DataFrame
+    review: pd.DataFrame = field(default_factory=pd.DataFrame)  # held: would found a person, incomplete
 
 
 def new_people(
     unmatched: pd.DataFrame, registry_at: pd.DataFrame, points: pd.DataFrame, keys: Sequence[str]
 ) -> dict[str, NewPeople]:
     """Unmatched records of every partition clustered into new persons (a CCCD or phone may join
-    records of two provinces), each with its household, by the partition that will own it."""
+    records of two provinces), each with its household, by the partition that will own it; records that
+    would found a person on incomplete identity go to review (`risk.link._found_or_review`) in the
+    partition of their ward."""
     if not len(unmatched):
         return {}
     at = registry_at.sort_values(["first", "household_id"], kind="stable")
-    labels = new_persons(unmatched)
-    persons, hh, links = _new_population(unmatched, labels, at)
+    labels, found, held = _found_or_review(unmatched)
+    held_part = pd.Series(provinces(unmatched["ward_id"].to_numpy())[~found])
+    held_part = held_part.where(held_part.isin(keys), keys[0]).to_numpy()
+    if not found.any():
+        empty = pd.DataFrame()
+        return {
+            o: NewPeople(empty, empty, empty, empty, held[held_part == o].reset_index(drop=True))
+            for o in pd.unique(held_part)
+        }
+    unmatched = unmatched[found][RECORD_COLUMNS]
+    persons, hh, links = _new_population(unmatched, labels[found], at)
     hh = _place_households(hh, points)
     # a person lives where its household is: a registry household's partition, else its ward's
     # province, else the partition of its first record
@@ -387,7 +399,7 @@ def new_people(
     by_person = pd.Series(owner.to_numpy(), index=persons["person_id"].to_numpy())
     hh_owner = persons.groupby("household_id")["person_id"].first().map(by_person)
     out = {}
-    for o in pd.unique(owner):
+    for o in pd.unique(np.concatenate([owner.to_numpy(dtype=object), held_part.astype(object)])):
         mine = by_person.index[by_person == o]
         ln = links[links["person_id"].isin(mine)].reset_index(drop=True)
         out[o] = NewPeople(
@@ -395,6 +407,7 @@ def new_people(
             hh[hh["household_id"].map(hh_owner) == o].reset_index(drop=True),
             ln,
             unmatched[unmatched["record_id"].isin(ln["record_id"])].reset_index(drop=True),
+            held[held_part == o].reset_index(drop=True) if len(held) else pd.DataFrame(),
         )
     return out
 
@@ -427,13 +440,19 @@ def finish_part(
         [part.reg_links.assign(match_weight=np.float32(np.nan)), *(x for x in event_links if len(x))],
         ignore_index=True,
     )
-    records = [part.registry[RECORD_COLUMNS], part.events[RECORD_COLUMNS], *(r for _, r in incoming), new.records]
+    records = [
+        part.registry[RECORD_COLUMNS],
+        part.events[RECORD_COLUMNS],
+        *(r for _, r in incoming),
+        new.records,
+    ]
     all_records = pd.concat([r for r in records if len(r)], ignore_index=True).drop_duplicates("record_id")
     persons, confirmed = _votes(persons, all_records, links)
     links = _finish_links(links, all_records, persons, households, confirmed)
     sizes = persons.groupby("household_id").size()
     households = households.assign(size=households["household_id"].map(sizes).fillna(0).astype("int16"))
-    return Finished(households, persons, links, part.review, len(new.persons))
+    review = pd.concat([part.review, new.review], ignore_index=True) if len(new.review) else part.review
+    return Finished(households, persons, links, review, len(new.persons))
 
 
 # -- running -----------------------------------------------------------------------------------------

@@ -78,19 +78,20 @@ def build_population(
         hh.loc[~located, f"h3_{res}"] = pd.NA
 
     people = reg.sort_values("record_id").drop_duplicates("person_id")
+    # text columns stay Arrow strings (`.array`): no round trip through Python objects
     persons = pd.DataFrame(
         {
             "person_id": people["person_id"].to_numpy(),
             "household_id": people["household_id"].to_numpy(),
-            "full_name": people["full_name"].to_numpy(),
-            "name_key": people["name_key"].to_numpy(),
+            "full_name": people["full_name"].array,
+            "name_key": people["name_key"].array,
             # a year-only or placeholder birth date is not a date: the year says all there is
             "birth_date": people["birth_date"].where(people["birth_precision"] == "day").to_numpy(),
             "birth_year": people["birth_year"].to_numpy(),
-            "sex": people["sex"].to_numpy(),
-            "id_number": people["id_number"].to_numpy(),
-            "id_kind": people["id_kind"].to_numpy(),
-            "phone": people["phone"].to_numpy(),
+            "sex": people["sex"].array,
+            "id_number": people["id_number"].array,
+            "id_kind": people["id_kind"].array,
+            "phone": people["phone"].array,
         }
     )
     links = pd.DataFrame(
