@@ -38,8 +38,10 @@ from risk.score.compute import CELL_TYPES, Geography, ScoreConfig, ScoreRun
 from risk.score.inputs import ScoreInputs, date_of, day_of
 
 KINDS = ("household", "cell")
-# Rows per prediction call (the model is compute-bound: chunks only spread it over threads).
-PREDICT_CHUNK = 131_072
+# Rows per prediction call. Each tree walks every row of its chunk, so a chunk whose features stay in
+# the CPU's cache across all the trees (16,384 rows × 31 features as float64: 4 MB) predicts ~35 % faster
+# than 131,072 rows; much smaller chunks lose it again to per-call overhead.
+PREDICT_CHUNK = 16_384
 # Distinct rows are predicted once when a matrix has this many rows and at most this share is distinct.
 DISTINCT_MIN_ROWS = 100_000
 DISTINCT_MAX_SHARE = 0.8

@@ -184,11 +184,13 @@ def score(
     cluster; the snapshot is the same."""
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
+    # The inputs are read from the start (Arrow decodes them off the GIL), beside the configuration and
+    # the model (unpickling imports scikit-learn), the geography and the previous snapshot's levels.
+    side = ThreadPoolExecutor(3)
+    inputs_future = side.submit(read_inputs, store) if inputs is None else None
     config = config or build_config(profile_id, unit_types=unit_types, store=store)
     profile = config.profile.for_province(config.province)
     when = as_of_time(as_of)
-    # The geography and the levels of the snapshot this one follows are read beside the inputs.
-    side = ThreadPoolExecutor(2)
     if previous == "auto":
         previous = previous_snapshot(store, profile.id, when)
     prev_future = side.submit(_notice_rows, store, previous)
@@ -197,10 +199,9 @@ def score(
         needs_polygons = any("neighbour_max_level" in s.metrics for s in profile.steps)
         geo_future = side.submit(read_geography, store, with_geometry=needs_polygons)
     side.shutdown(wait=False)
-    if inputs is None:
-        t = time.perf_counter()
-        inputs = read_inputs(store)
-        timings["read"] = time.perf_counter() - t
+    if inputs_future is not None:
+        inputs = inputs_future.result()
+        timings["read"] = time.perf_counter() - t0
     if geo_future is not None:
         geo = geo_future.result()
     if partitioned is None:

@@ -77,74 +77,83 @@ def _ints(col: Column | pd.Series, na: int = -1, dtype: type = np.int64) -> np.n
     return np.asarray(arr.to_numpy(zero_copy_only=False), dtype=dtype)
 
 
-# Above this many keys a lookup is split into partitions whose hash tables fit in the CPU's cache.
+# Above this many keys a lookup uses the open-addressing table of `_hash_table` (numpy), below it Arrow.
 PARTITION_KEYS = 1_000_000
-PARTITION_BITS = 10
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 
 
-def _partition(ids: np.ndarray, bits: int) -> np.ndarray:
-    """Partition of each 64-bit id: the top bits of a multiplicative hash (even for sequential ids)."""
+def _slots(ids: np.ndarray, bits: int) -> np.ndarray:
+    """Home slot of each 64-bit id in a table of 2^bits slots: the top bits of a multiplicative hash
+    (spread evenly even for sequential ids)."""
     with np.errstate(over="ignore"):
-        mixed = np.asarray(ids, dtype=np.int64).view(np.uint64) * np.uint64(0x9E3779B97F4A7C15)
-    return (mixed >> np.uint64(64 - bits)).astype(np.uint16)
+        return ((ids.view(np.uint64) * _GOLDEN) >> np.uint64(64 - bits)).astype(np.int64)
+
+
+def _hash_table(keys: np.ndarray, what: str) -> tuple[np.ndarray, int]:
+    """An open-addressing table (linear probing, at most half full) of the positions of `keys`, built
+    with whole-array numpy steps: each round places every pending key whose slot is free (one key wins
+    a slot several want) and moves the others one slot on. Raises when two keys are equal (a duplicate
+    meets its twin on the way, since nothing is ever removed)."""
+    n = len(keys)
+    bits = max(int(2 * n - 1).bit_length(), 4)
+    mask = (1 << bits) - 1
+    table = np.full(1 << bits, -1, dtype=np.int32)
+    slot = _slots(keys, bits)
+    pending = np.arange(n, dtype=np.int32)
+    while len(pending):
+        free = table[slot] < 0
+        table[slot[free]] = pending[free]
+        lost = table[slot] != pending
+        pending, slot = pending[lost], slot[lost]
+        if len(pending):
+            if (keys[table[slot]] == keys[pending]).any():
+                raise ValueError(f"{what}: ids are not unique")
+            slot = (slot + 1) & mask
+    return table, bits
+
+
+def _probe(values: np.ndarray, keys: np.ndarray, table: np.ndarray, bits: int) -> np.ndarray:
+    """Positions of `values` among `keys` through their `_hash_table` (−1 when absent)."""
+    mask = (1 << bits) - 1
+    slot = _slots(values, bits)
+    t = table[slot]
+    hit = (t >= 0) & (keys[np.maximum(t, 0)] == values)
+    out = np.where(hit, t, -1).astype(np.int32)
+    rest = np.flatnonzero((t >= 0) & ~hit)  # the slot holds another key: look further
+    slot = slot[rest]
+    while len(rest):
+        slot = (slot + 1) & mask
+        t = table[slot]
+        hit = (t >= 0) & (keys[np.maximum(t, 0)] == values[rest])
+        out[rest[hit]] = t[hit]
+        go_on = (t >= 0) & ~hit
+        rest, slot = rest[go_on], slot[go_on]
+    return out
 
 
 def positions(values: np.ndarray, keys: np.ndarray, what: str) -> np.ndarray:
-    """Position of each value among `keys` (−1 when absent), by Arrow's hash lookup.
+    """Position of each value among `keys` (−1 when absent); `keys` must be unique (checked).
 
-    Faster than a pandas index on tens of millions of 64-bit ids; `keys` must be unique (checked). Past
-    `PARTITION_KEYS` keys, keys and values are first split into 2^PARTITION_BITS partitions by a hash of
-    the id (a stable radix sort of 16-bit partition numbers): each partition's hash table fits in cache,
-    which halves the CPU time of the 14.5 M-person, 35 M-record lookups at full scale. The values are
-    split over RISKMAP_SCORE_THREADS threads.
+    Up to `PARTITION_KEYS` keys by Arrow's hash lookup. Past that (14.5 M persons, 39 M records at full
+    scale) by a numpy open-addressing table (`_hash_table`): built once, then probed by
+    RISKMAP_SCORE_THREADS threads over slices of the values (numpy's gathers release the GIL). Less
+    than half the CPU time of Arrow's lookups partitioned to fit the cache, which rebuilt each
+    partition's hash table per slice and once more to check uniqueness.
     """
     values = np.asarray(values, dtype=np.int64)
     keys = np.asarray(keys, dtype=np.int64)
     if len(keys) <= PARTITION_KEYS:
         return _lookup(values, keys, what, 0)
-    n_parts = 1 << PARTITION_BITS
-    kp = _partition(keys, PARTITION_BITS)
-    k_order = np.argsort(kp, kind="stable")
-    k_bounds = np.searchsorted(kp[k_order], np.arange(n_parts + 1))
-    k_sorted = keys[k_order]
-    out = np.empty(len(values), dtype=np.int32)
-
-    def unique() -> None:
-        for p in range(n_parts):
-            if pc.count_distinct(pa.array(k_sorted[k_bounds[p] : k_bounds[p + 1]])).as_py() != (
-                k_bounds[p + 1] - k_bounds[p]
-            ):
-                raise ValueError(f"{what}: ids are not unique")
-
-    def chunk(a: int, b: int) -> None:
-        """Values a…b: partitioned, looked up partition by partition (1,024 calls, not one per row)."""
-        v = values[a:b]
-        vp = _partition(v, PARTITION_BITS)
-        v_order = np.argsort(vp, kind="stable")
-        v_bounds = np.searchsorted(vp[v_order], np.arange(n_parts + 1))
-        v_sorted = v[v_order]
-        found = np.empty(len(v), dtype=np.int64)
-        for p in range(n_parts):
-            k0, k1, v0, v1 = k_bounds[p], k_bounds[p + 1], v_bounds[p], v_bounds[p + 1]
-            found[v0:v1] = _lookup(v_sorted[v0:v1], k_sorted[k0:k1], what, k0, check=False)
-        part = np.empty(len(v), dtype=np.int32)
-        part[v_order] = np.where(found >= 0, k_order[np.maximum(found, 0)], -1)
-        out[a:b] = part
-
-    # numpy's sorts and gathers and Arrow's lookups release the GIL: the values are cut into one chunk
-    # per thread, and the keys' uniqueness is checked beside them
+    table, bits = _hash_table(keys, what)
     threads = _threads()
+    if threads == 1 or len(values) < 2 * PARTITION_KEYS:
+        return _probe(values, keys, table, bits)
     cuts = np.linspace(0, len(values), threads + 1).astype(np.int64)
-    if threads == 1:
-        unique()
-        chunk(0, len(values))
-    else:
-        with ThreadPoolExecutor(threads) as pool:
-            tasks = [pool.submit(unique)]
-            tasks += [pool.submit(chunk, int(a), int(b)) for a, b in itertools.pairwise(cuts)]
-            for f in tasks:
-                f.result()
-    return out
+    with ThreadPoolExecutor(threads) as pool:
+        parts = pool.map(
+            lambda ab: _probe(values[ab[0] : ab[1]], keys, table, bits), itertools.pairwise(cuts)
+        )
+        return np.concatenate(list(parts))
 
 
 def _threads() -> int:

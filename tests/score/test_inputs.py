@@ -1,4 +1,4 @@
-"""Id lookups of the scoring inputs: the partitioned lookup equals the plain one, and refuses duplicates."""
+"""Id lookups of the scoring inputs: the hash-table lookup (many keys) equals Arrow's, and both refuse duplicates."""
 
 import numpy as np
 import pytest
@@ -7,7 +7,7 @@ from risk.score import inputs
 
 
 @pytest.mark.parametrize("kind", ["random", "sequential"])
-def test_partitioned_positions_equal_plain_positions(monkeypatch, kind: str) -> None:
+def test_hashed_positions_equal_plain_positions(monkeypatch, kind: str) -> None:
     rng = np.random.default_rng(3)
     keys = (
         rng.integers(1, 2**62, 5000, dtype=np.int64)
@@ -17,11 +17,17 @@ def test_partitioned_positions_equal_plain_positions(monkeypatch, kind: str) -> 
     values = np.concatenate([keys[rng.integers(0, len(keys), 20000)], [-1, 2**62 + 5]])
     plain = inputs.positions(values, keys, "persons")
     assert (keys[plain[:-2]] == values[:-2]).all() and (plain[-2:] == -1).all()
-    monkeypatch.setattr(inputs, "PARTITION_KEYS", 100)
-    monkeypatch.setattr(inputs, "PARTITION_BITS", 4)
-    assert (inputs.positions(values, keys, "persons") == plain).all()
     with pytest.raises(ValueError, match="persons: ids are not unique"):
         inputs.positions(values, np.r_[keys, keys[7]], "persons")
+    monkeypatch.setattr(inputs, "PARTITION_KEYS", 100)
+    assert (inputs.positions(values, keys, "persons") == plain).all()
+    big = np.tile(values, 3)  # past 2 × PARTITION_KEYS values: probed by threads
+    assert (inputs.positions(big, keys, "persons") == np.tile(plain, 3)).all()
+    for twin in (7, 4999):
+        with pytest.raises(ValueError, match="persons: ids are not unique"):
+            inputs.positions(values, np.r_[keys, keys[twin]], "persons")
+    with pytest.raises(ValueError, match="persons: ids are not unique"):
+        inputs.positions(values, np.r_[keys[:10], keys[:10], keys], "persons")
 
 
 @pytest.mark.parametrize("sparse", [False, True])
