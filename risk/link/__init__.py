@@ -21,7 +21,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from risk.link.cluster import ambiguous_dates, link_flags, merge_doses, new_persons, stable_id
+from risk.link.cluster import FLAG_CODES, ambiguous_dates, flag_bits, merge_doses, new_persons, stable_id
+from risk.link.compare import encode
 from risk.link.population import build_population
 from risk.link.probabilistic import Decision, decide, prepare, score
 from risk.store import Store
@@ -84,22 +85,31 @@ def _majority(persons: pd.DataFrame, votes: pd.DataFrame, col: str) -> tuple[pd.
     """A person's value of `col` by majority of its records (registry entry and linked events): a
     registry entry with day and month swapped, or a typo'd CCCD, is out-voted by the person's own
     records. Returns the persons and, per person, whether the value is confirmed (≥ 2 records agree and
-    no other value has as many)."""
+    no other value has as many). Ties go to the smallest value."""
     v = votes[["person_id", col]].dropna()
     v = v[v[col].astype(str) != ""]
     if not len(v):
         return persons, pd.Series(dtype=bool)
-    n = v.groupby(["person_id", col]).size().rename("n").reset_index()
-    n = n.sort_values(["person_id", "n", col], ascending=[True, False, True], kind="stable")
-    top = n.drop_duplicates("person_id").set_index("person_id")
-    second = n[n.duplicated("person_id")].drop_duplicates("person_id").set_index("person_id")["n"]
-    second = second.reindex(top.index).fillna(0)
-    winner = top["n"] > second
-    confirmed = winner & (top["n"] >= 2)
+    # votes per (person, value) on sorted integer codes: persons ascending, values in their order
+    pcode, people = pd.factorize(v["person_id"], sort=True)
+    vcode, values = pd.factorize(v[col], sort=True)
+    width = max(len(values), 1)
+    pair, n = np.unique(pcode.astype(np.int64) * width + vcode, return_counts=True)
+    who, what = pair // width, pair % width
+    order = np.lexsort((what, -n, who))  # per person: most votes first, then the smallest value
+    who, what, n = who[order], what[order], n[order]
+    first = np.flatnonzero(np.r_[True, who[1:] != who[:-1]])
+    nxt = np.minimum(first + 1, len(who) - 1)
+    second = np.where((first + 1 < len(who)) & (who[nxt] == who[first]), n[nxt], 0)
+    top_n = n[first]
+    index = pd.Index(np.asarray(people)[who[first]], name="person_id")
+    winner = top_n > second
+    confirmed = pd.Series(winner & (top_n >= 2), index=index)
     out = persons.set_index("person_id")
-    change = top.index[winner.to_numpy()]
+    top = pd.Series(np.asarray(values)[what[first]], index=index)
+    change = index[winner]
     change = change[change.isin(out.index)]
-    out.loc[change, col] = top.loc[change, col].to_numpy()
+    out.loc[change, col] = top.loc[change].to_numpy()
     return out.reset_index(), confirmed
 
 
@@ -227,7 +237,9 @@ def _link_events(
     pa_ = prepare(people)
     rid = events["record_id"].to_numpy()
     pid = people["person_id"].to_numpy()
-    scored, model = score(ra, pa_, person_names=people["name_key"], rec_ids=rid, person_ids=pid)
+    scored, model = score(
+        ra, pa_, person_names=people["name_key"], rec_ids=rid, person_ids=pid, codes=encode(ra, pa_)
+    )
     dec = decide(scored, len(events), pid)
     links, review = _links_and_review(events, people, dec)
     links, review, unmatched = _second_pass(events, people, ra, pa_, scored, model, dec, links, review)
@@ -306,7 +318,8 @@ def _votes(
     persons: pd.DataFrame, all_records: pd.DataFrame, links: pd.DataFrame
 ) -> tuple[pd.DataFrame, dict[str, pd.Series]]:
     """Persons' birth dates and CCCDs by majority of their records, and which are confirmed."""
-    votes = all_records.merge(links[["record_id", "person_id"]], on="record_id")
+    cols = ["record_id", "birth_date", "birth_precision", "id_number", "id_kind"]
+    votes = all_records[cols].merge(links[["record_id", "person_id"]], on="record_id")
     votes = votes.assign(
         birth_date=votes["birth_date"].where(votes["birth_precision"] == "day"),
         id_number=votes["id_number"].where(votes["id_kind"] == "cccd"),
@@ -402,14 +415,16 @@ def _finish_links(
     households_all: pd.DataFrame,
     confirmed: dict[str, pd.Series] | None = None,
 ) -> pd.DataFrame:
-    """Flags and merged doses on links (registry and events)."""
+    """Flags and merged doses on links (registry and events). `events` holds every linked record."""
     if not len(links):
         return links
-    ev = events.set_index("record_id")
-    rec = ev.loc[links["record_id"].to_numpy()].reset_index()
-    people = _person_frame(persons_all, households_all).set_index("person_id")
-    per = people.loc[links["person_id"].to_numpy()].reset_index()
-    flags = link_flags(prepare(rec), prepare(per))
+    rpos = pd.Index(events["record_id"]).get_indexer(links["record_id"])
+    ppos = pd.Index(persons_all["person_id"]).get_indexer(links["person_id"])
+    if (rpos < 0).any() or (ppos < 0).any():
+        raise KeyError("links to records or persons that are not there")
+    # the flags compare birth dates and IDs only: each side prepared once, the pairs by position
+    persons = _with_precision(persons_all)
+    bits = flag_bits(prepare(events, _FLAG_FIELDS), prepare(persons, _FLAG_FIELDS), rpos, ppos)
     pid = links["person_id"]
     if confirmed is None:  # incremental: the persons' values were voted by the last full relink
         dob_ok = id_ok = np.ones(len(links), dtype=bool)
@@ -418,55 +433,64 @@ def _finish_links(
         id_ok = pid.map(confirmed["id_number"]).fillna(False).to_numpy(dtype=bool)
     registry_person = links["method"].isin(["registry", "id", "probabilistic"]).to_numpy()
     # a correction is only as good as the value it corrects to: unconfirmed, it is a conflict
-    # once per distinct (flags, date confirmed, ID confirmed): a few combinations over millions of links
     d_ok, i_ok = dob_ok | ~registry_person, id_ok | ~registry_person
-    combo, uniq = pd.factorize(
-        pd.Series(flags, dtype=object)
-        + "|"
-        + d_ok.astype(np.int8).astype(str)
-        + i_ok.astype(np.int8).astype(str)
-    )
-    fixed = np.array(
-        [
-            ";".join(
-                (
-                    "dob_conflict"
-                    if c == "dob_swapped" and d == "0"
-                    else "id_conflict"
-                    if c == "id_typo" and i == "0"
-                    else c
-                )
-                for c in f.split(";")
-                if c
-            )
-            for f, (d, i) in (u.rsplit("|", 1) for u in uniq)
-        ],
-        dtype=object,
-    )
-    flags = fixed[combo] if len(uniq) else np.zeros(0, dtype=object)
     # an ambiguous birth date (day and month ≤ 12) that no second record of the person confirms
-    amb = ambiguous_dates(rec["birth_date"], rec["birth_precision"])
+    amb = ambiguous_dates(events["birth_date"], events["birth_precision"])[rpos]
     per_count = links.groupby("person_id")["record_id"].transform("size").to_numpy()
     weak = amb & ~dob_ok & ((per_count < 2) | (links["method"].to_numpy(dtype=object) == "registry"))
-    if len(flags):
-        weak &= np.char.find(flags.astype(str), "dob_") < 0
-    flags = np.where(weak, np.where(flags == "", "dob_ambiguous", flags + ";dob_ambiguous"), flags)
-    links = links.assign(flags=flags)
-    doses = rec["kind"].to_numpy(dtype=object) == "dose"
+    # the flag text once per distinct (flags, date confirmed, ID confirmed, weak): a few combinations
+    combo = (
+        bits.astype(np.int64) * 8
+        + d_ok.astype(np.int64) * 4
+        + i_ok.astype(np.int64) * 2
+        + weak.astype(np.int64)
+    )
+    uniq, inv = np.unique(combo, return_inverse=True)
+    text = np.array([_flag_text(int(c)) for c in uniq], dtype=object)
+    links = links.assign(flags=text[inv] if len(uniq) else np.zeros(0, dtype=object))
+    kind = events["kind"].to_numpy(dtype=object)[rpos]
+    doses = kind == "dose"
     same_as = np.full(len(links), -1, dtype=np.int64)
     if doses.any():
         same_as[doses] = merge_doses(
             pd.DataFrame(
                 {
-                    "record_id": rec["record_id"].to_numpy()[doses],
+                    "record_id": events["record_id"].to_numpy()[rpos[doses]],
                     "person_id": links["person_id"].to_numpy()[doses],
-                    "event_date": rec["event_date"].to_numpy()[doses],
+                    "event_date": events["event_date"].to_numpy()[rpos[doses]],
                 }
             )
         )
     links["same_as"] = pd.array(np.where(same_as >= 0, same_as, 0), dtype="Int64")
     links.loc[same_as < 0, "same_as"] = pd.NA
     return links
+
+
+_FLAG_FIELDS = ("dob", "id")
+
+
+def _flag_text(combo: int) -> str:
+    """The flags of one combination of (flag bits, date confirmed, ID confirmed, weak date)."""
+    bits, d, i, weak = combo >> 3, combo >> 2 & 1, combo >> 1 & 1, combo & 1
+    codes = [c for b, c in enumerate(FLAG_CODES) if bits >> b & 1]
+    fixed = [
+        "dob_conflict" if c == "dob_swapped" and not d else "id_conflict" if c == "id_typo" and not i else c
+        for c in codes
+    ]
+    text = ";".join(fixed)
+    if weak and "dob_" not in text:
+        text = "dob_ambiguous" if text == "" else text + ";dob_ambiguous"
+    return text
+
+
+def _with_precision(persons: pd.DataFrame) -> pd.DataFrame:
+    if "birth_precision" in persons:
+        return persons
+    return persons.assign(
+        birth_precision=np.where(
+            persons["birth_date"].notna(), "day", np.where(persons["birth_year"].notna(), "year", "")
+        )
+    )
 
 
 def relink(store: Store, *, partitioned: bool | None = None) -> LinkResult:

@@ -22,20 +22,29 @@ import pandas as pd
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
-from geo.vntext import map_unique
-from risk.link.compare import compare
+from risk.link.compare import compare_pairs, encode
 
 DOSE_DAYS = 2
 
 
 def stable_id(keys: pd.Series, namespace: str) -> np.ndarray:
-    """Positive int64 ids from text keys (BLAKE2b, once per distinct key)."""
+    """Positive int64 ids from text keys (BLAKE2b of "namespace|key", once per distinct key; a missing
+    key hashes as "None")."""
+    codes, uniq = pd.factorize(keys.astype(str), use_na_sentinel=True)
+    blake = hashlib.blake2b
+    prefix = f"{namespace}|"
 
     def one(k: object) -> int:
-        digest = hashlib.blake2b(f"{namespace}|{k}".encode(), digest_size=8).digest()
-        return int.from_bytes(digest, "big") & 0x7FFF_FFFF_FFFF_FFFF
+        return int.from_bytes(blake(f"{prefix}{k}".encode(), digest_size=8).digest(), "big") & _MASK
 
-    return map_unique(keys.astype(str), one).to_numpy(dtype=np.int64)
+    ids = np.fromiter((one(k) for k in uniq.tolist()), dtype=np.int64, count=len(uniq))
+    out = ids[codes] if len(ids) else np.zeros(len(codes), dtype=np.int64)
+    if (codes < 0).any():
+        out[codes < 0] = one(None)
+    return out
+
+
+_MASK = 0x7FFF_FFFF_FFFF_FFFF
 
 
 def components(n: int, edges: list[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
@@ -132,23 +141,44 @@ def merge_doses(doses: pd.DataFrame) -> np.ndarray:
     return same_as
 
 
-def link_flags(recs: dict[str, np.ndarray], people: dict[str, np.ndarray]) -> np.ndarray:
-    """';'-joined flags per aligned (record, person) pair."""
-    n = len(recs["name_key"])
-    if not n:
-        return np.zeros(0, dtype=object)
-    lv = compare(recs, people, fields=("dob", "id"))
-    out = np.full(n, "", dtype=object)
+FLAG_CODES = ("dob_swapped", "dob_conflict", "id_typo", "id_conflict")
 
-    def add(mask: np.ndarray, code: str) -> None:
-        out[mask] = np.where(out[mask] == "", code, out[mask] + ";" + code)
 
-    both_day = (recs["birth_precision"] == "day") & (people["birth_precision"] == "day")
-    add(lv["dob"] == 1, "dob_swapped")
-    add(both_day & (lv["dob"] >= 2), "dob_conflict")
-    add(lv["id"] == 1, "id_typo")
-    add(lv["id"] == 2, "id_conflict")
-    return out
+def link_flags(
+    recs: dict[str, np.ndarray],
+    people: dict[str, np.ndarray],
+    ri: np.ndarray | None = None,
+    pi: np.ndarray | None = None,
+) -> np.ndarray:
+    """';'-joined flags per (record, person) pair: aligned arrays, or the pairs (`ri[k]`, `pi[k]`)."""
+    mask = flag_bits(recs, people, ri, pi)
+    table = np.array(
+        [";".join(c for b, c in enumerate(FLAG_CODES) if m >> b & 1) for m in range(16)], dtype=object
+    )
+    return table[mask]
+
+
+def flag_bits(
+    recs: dict[str, np.ndarray],
+    people: dict[str, np.ndarray],
+    ri: np.ndarray | None = None,
+    pi: np.ndarray | None = None,
+) -> np.ndarray:
+    """`link_flags` as bits (bit b set: `FLAG_CODES[b]`), uint8 per pair."""
+    if ri is None or pi is None:
+        ri = pi = np.arange(len(recs["birth_year"]), dtype=np.int64)
+    if not len(ri):
+        return np.zeros(0, dtype=np.uint8)
+    codes = encode(recs, people, ("id_number",))
+    lv = compare_pairs(recs, people, ri, pi, fields=("dob", "id"), codes=codes)
+    both_day = codes.r["day"][ri] & codes.p["day"][pi]
+    bits = (
+        (lv["dob"] == 1).astype(np.uint8)
+        | ((both_day & (lv["dob"] >= 2)).astype(np.uint8) << 1)
+        | ((lv["id"] == 1).astype(np.uint8) << 2)
+        | ((lv["id"] == 2).astype(np.uint8) << 3)
+    )
+    return bits
 
 
 def ambiguous_dates(birth_date: pd.Series, precision: pd.Series) -> np.ndarray:

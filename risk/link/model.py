@@ -51,23 +51,37 @@ class Model:
     prior: float = 0.5
     anchors: dict[str, int] = field(default_factory=dict)
 
-    def weights(self, levels: dict[str, np.ndarray], name_key: np.ndarray | None = None) -> np.ndarray:
-        """Match weight (bits) of each pair."""
+    def weights(
+        self,
+        levels: dict[str, np.ndarray],
+        name_key: np.ndarray | None = None,
+        *,
+        shares: np.ndarray | None = None,
+    ) -> np.ndarray:
+        """Match weight (bits) of each pair. The exact-name term is adjusted by the name's frequency:
+        from the records' `name_key`, or `shares` (per pair, the record name's share of persons, NaN
+        when unknown: `name_shares`)."""
         n = len(next(iter(levels.values())))
         w = np.zeros(n, dtype=np.float64)
         for f in FIELDS:
-            lv = levels[f]
-            ok = lv >= 0
-            table = np.log2(self.m[f] / self.u[f])
-            w[ok] += table[lv[ok]]
-        if name_key is not None and len(self.name_tf):
+            # level −1 (no evidence) takes the appended 0: adding 0.0 leaves the sum as it was
+            table = np.append(np.log2(self.m[f] / self.u[f]), 0.0)
+            w += table[levels[f]]
+        if (name_key is not None or shares is not None) and len(self.name_tf):
             exact = levels["name"] == 0
             if exact.any():
-                tf = self.name_tf.reindex(pd.Index(name_key[exact])).to_numpy(dtype=float)
+                if shares is None:
+                    tf = self.name_tf.reindex(pd.Index(name_key[exact])).to_numpy(dtype=float)
+                else:
+                    tf = shares[exact]
                 tf = np.where(np.isnan(tf), self.u["name"][0], np.maximum(tf, FLOOR))
                 # replace the average u of an exact name match by the name's own frequency
                 w[exact] += np.log2(self.u["name"][0]) - np.log2(tf)
         return w
+
+    def name_shares(self, names: np.ndarray) -> np.ndarray:
+        """Share of persons holding each of `names` (NaN for a name no person holds)."""
+        return self.name_tf.reindex(pd.Index(names)).to_numpy(dtype=float)
 
     def probability(self, weight: np.ndarray) -> np.ndarray:
         logit = weight + np.log2(self.prior / (1 - self.prior))

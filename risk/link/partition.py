@@ -299,7 +299,7 @@ def country_model(reports: Sequence[Loaded], counts: Sequence[PairCounts]) -> Mo
 
 
 def _merge_samples(samples: Sequence[tuple[dict[str, np.ndarray], np.ndarray]]) -> dict[str, np.ndarray]:
-    cols = samples[0][0].keys()
+    cols = [c for c in samples[0][0] if not c.endswith("#")]  # row codes are per partition
     merged = {c: np.concatenate([s[0][c] for s in samples]) for c in cols}
     ids = np.concatenate([s[1] for s in samples])
     return sample_first(merged, ids, RANDOM_PAIRS)[0]
@@ -427,7 +427,12 @@ def finish_part(
         [part.reg_links.assign(match_weight=np.float32(np.nan)), *(x for x in event_links if len(x))],
         ignore_index=True,
     )
-    records = [part.registry[RECORD_COLUMNS], part.events[RECORD_COLUMNS], *(r for _, r in incoming), new.records]
+    records = [
+        part.registry[RECORD_COLUMNS],
+        part.events[RECORD_COLUMNS],
+        *(r for _, r in incoming),
+        new.records,
+    ]
     all_records = pd.concat([r for r in records if len(r)], ignore_index=True).drop_duplicates("record_id")
     persons, confirmed = _votes(persons, all_records, links)
     links = _finish_links(links, all_records, persons, households, confirmed)

@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from geo.gazetteer import province_codes
-from risk.link.compare import FIELDS, compare, month_day, name_parts
+from risk.link.compare import FIELDS, Codes, _parts_of, compare_pairs, encode, month_day
 from risk.link.model import Model, anchor_counts, estimate_from, name_counts
 
 MAX_BLOCK = 50
@@ -47,30 +47,57 @@ ATTRS = (
 )
 
 
-def prepare(frame: pd.DataFrame) -> dict[str, np.ndarray]:
-    """Attribute arrays in the form `compare` wants, for records or persons."""
-    fam, giv = name_parts(frame["name_key"])
-    point = frame["point_id"] if "point_id" in frame else pd.Series(pd.NA, index=frame.index)
+def prepare(frame: pd.DataFrame, fields: tuple[str, ...] = FIELDS) -> dict[str, np.ndarray]:
+    """Attribute arrays in the form `compare` wants, for records or persons: those the comparison
+    `fields` need (flags need only the birth date and the ID), with birth precision and sex always.
+
+    Text attributes come with their row codes (`name_key#`, …: positions in the column's own distinct
+    values), from which `encode` builds the shared codes once per distinct value."""
+    n = len(frame)
+    out: dict[str, np.ndarray] = {}
+
+    def text(col: str) -> None:
+        out[col], out[col + "#"], vocab = _text(frame[col])
+        if col == "name_key":
+            fam, giv = _parts_of(vocab)
+            out["family"] = np.append(fam, "")[out[col + "#"]]
+            out["given"] = np.append(giv, "")[out[col + "#"]]
+        elif col == "ward_id":
+            per = provinces(vocab, None)
+            out["province"] = np.append(per, "")[out[col + "#"]].astype(object)
+            if "province" in frame:
+                known = _text(frame["province"])[0]
+                out["province"] = np.where(known != "", known, out["province"]).astype(object)
+
+    if "name" in fields:
+        text("name_key")
     birth = pd.to_datetime(frame["birth_date"]).to_numpy(dtype="datetime64[D]")
-    month, day = month_day(birth)
-    return {
-        "name_key": frame["name_key"].fillna("").astype(str).to_numpy(dtype=object),
-        "family": fam,
-        "given": giv,
-        "birth_date": birth,
-        "birth_month": month,
-        "birth_day": day,
-        "birth_precision": frame["birth_precision"].fillna("").astype(str).to_numpy(dtype=object)
-        if "birth_precision" in frame
-        else np.where(frame["birth_date"].notna(), "day", "").astype(object),
-        "birth_year": pd.to_numeric(frame["birth_year"], errors="coerce").to_numpy(dtype=float),
-        "sex": frame["sex"].fillna("").astype(str).to_numpy(dtype=object),
-        "id_number": frame["id_number"].fillna("").astype(str).to_numpy(dtype=object),
-        "phone": frame["phone"].fillna("").astype(str).to_numpy(dtype=object),
-        "point_id": pd.to_numeric(point, errors="coerce").fillna(-1).to_numpy(dtype=np.int64),
-        "ward_id": frame["ward_id"].fillna("").astype(str).to_numpy(dtype=object),
-        "province": provinces(frame["ward_id"].to_numpy(), frame.get("province")),
-    }
+    out["birth_date"] = birth
+    out["birth_month"], out["birth_day"] = month_day(birth)
+    if "birth_precision" in frame:
+        out["birth_precision"] = _text(frame["birth_precision"])[0]
+    else:
+        out["birth_precision"] = np.where(frame["birth_date"].notna(), "day", "").astype(object)
+    out["birth_year"] = pd.to_numeric(frame["birth_year"], errors="coerce").to_numpy(dtype=float)
+    out["sex"] = _text(frame["sex"])[0] if "sex" in frame else np.full(n, "", dtype=object)
+    if "id" in fields:
+        text("id_number")
+    if "phone" in fields:
+        text("phone")
+    if "place" in fields or "name" in fields:
+        point = frame["point_id"] if "point_id" in frame else pd.Series(pd.NA, index=frame.index)
+        out["point_id"] = pd.to_numeric(point, errors="coerce").fillna(-1).to_numpy(dtype=np.int64)
+        text("ward_id")
+    return out
+
+
+def _text(col: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A text column as an object array ('' for missing) holding one str object per distinct value
+    (cheaper than converting Arrow strings row by row), its row codes into the distinct values (−1
+    missing) and those values."""
+    codes, uniq = pd.factorize(col, use_na_sentinel=True)
+    vals = np.asarray(pd.Series(uniq, dtype=object).astype(str), dtype=object)
+    return np.append(vals, "")[codes], codes.astype(np.int32), vals
 
 
 def provinces(ward_ids: np.ndarray, known: pd.Series | None = None) -> np.ndarray:
@@ -122,6 +149,7 @@ def candidates(
     *,
     scoped: bool | None = None,
     blocked: dict[str, np.ndarray] | None = None,
+    codes: Codes | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """(record index, person index) pairs sharing at least one blocking key, without repeats.
 
@@ -134,28 +162,106 @@ def candidates(
 
     A partitioned relink (`risk.link.partition`) gives `scoped` (decided for the whole country) and
     `blocked`: per key, values more than `MAX_BLOCK` persons of the country share, which block nothing
-    even where the partition's own persons are fewer."""
+    even where the partition's own persons are fewer.
+
+    The keys are those of `_keys`, packed as integers from the shared codes (`encode`)."""
     if scoped is None:
         scoped = len(provinces_of(recs, people)) > 1
-    rk, pk = _keys(recs, scoped), _keys(people, scoped)
+    if codes is None:
+        codes = encode(recs, people)
+    rk, pk = _int_keys(recs, people, codes, scoped)
     n_p = len(people["name_key"])
+    text_keys: dict[str, np.ndarray] | None = None
     parts: list[np.ndarray] = []
     for key in rk:
-        pkey = np.asarray(pk[key], dtype=object)
+        pkey = pk[key]
         pidx = np.arange(n_p, dtype=np.int64)
         if key == "id" and extra_person_ids is not None and len(extra_person_ids):
-            pkey = np.concatenate([pkey, extra_person_ids["id_number"].to_numpy(dtype=object)])
+            extra = extra_person_ids["id_number"].fillna("").astype(str).to_numpy(dtype=object)
+            code = pd.Index(codes.ids).get_indexer(extra).astype(np.int64)
+            code[extra == ""] = -1
+            pkey = np.concatenate([pkey, code])
             pidx = np.concatenate([pidx, extra_person_ids["person_idx"].to_numpy(np.int64)])
-        pv = pkey != ""
+        pv = pkey >= 0
         if blocked is not None and key in blocked and len(blocked[key]):
-            pv &= ~pd.Series(pkey).isin(blocked[key]).to_numpy()
-        rkey = np.asarray(rk[key], dtype=object)
-        rv = rkey != ""
+            text_keys = text_keys or _keys(people, scoped)
+            text = np.asarray(text_keys[key], dtype=object)
+            if len(pkey) > n_p:
+                text = np.concatenate([text, extra_person_ids["id_number"].to_numpy(dtype=object)])
+            pv &= ~pd.Series(text).isin(blocked[key]).to_numpy()
+        rkey = rk[key]
+        rv = rkey >= 0
         parts.append(_block_pairs(pkey[pv], pidx[pv], rkey[rv], np.flatnonzero(rv), n_p))
     if not parts:
         return np.zeros(0, np.int64), np.zeros(0, np.int64)
     code = _sorted_unique(np.concatenate(parts))
     return code // n_p, code % n_p
+
+
+def _int_keys(
+    recs: dict[str, np.ndarray], people: dict[str, np.ndarray], codes: Codes, by_province: bool
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """`_keys` of records and persons as int64 (−1 = no key; equal ⇔ equal text keys), from the codes
+    and the numbers: no text is built or hashed per record."""
+    r, p = codes.r, codes.p
+    rk: dict[str, np.ndarray] = {}
+    pk: dict[str, np.ndarray] = {}
+
+    def year(a: dict[str, np.ndarray]) -> np.ndarray:
+        return np.where(np.isnan(a["birth_year"]), -1, a["birth_year"]).astype(np.int64)
+
+    def day(a: dict[str, np.ndarray]) -> np.ndarray:
+        return a["birth_date"].astype("datetime64[D]").view(np.int64)  # NaT: one value, as its text
+
+    spec = {
+        "id": ((r["id_number"] >= 0, p["id_number"] >= 0), [(r["id_number"], p["id_number"])]),
+        "phone": ((r["phone"] >= 0, p["phone"] >= 0), [(r["phone"], p["phone"])]),
+        "point": ((recs["point_id"] >= 0, people["point_id"] >= 0), [(recs["point_id"], people["point_id"])]),
+        "name_year": (
+            (
+                (r["name_key"] >= 0) & ~np.isnan(recs["birth_year"]),
+                (p["name_key"] >= 0) & ~np.isnan(people["birth_year"]),
+            ),
+            [(r["name_key"], p["name_key"]), (year(recs), year(people))],
+        ),
+        "fg_dob": (
+            ((r["given"] >= 0) & r["day"], (p["given"] >= 0) & p["day"]),
+            [(r["family"], p["family"]), (r["given"], p["given"]), (day(recs), day(people))],
+        ),
+        "name_ward": (
+            ((r["name_key"] >= 0) & (r["ward_id"] >= 0), (p["name_key"] >= 0) & (p["ward_id"] >= 0)),
+            [(r["name_key"], p["name_key"]), (r["ward_id"], p["ward_id"])],
+        ),
+    }
+    for key, ((rv, pv), parts) in spec.items():
+        if by_province and key in ("name_year", "fg_dob", "name_ward"):
+            rv, pv = rv & (r["province"] >= 0), pv & (p["province"] >= 0)
+            parts = [*parts, (r["province"], p["province"])]
+        a, b = (
+            _pack(parts) if len(parts) > 1 else (parts[0][0].astype(np.int64), parts[0][1].astype(np.int64))
+        )
+        rk[key] = np.where(rv, a, -1)
+        pk[key] = np.where(pv, b, -1)
+    return rk, pk
+
+
+def _pack(parts: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
+    """One non-negative int64 per row of each side from its integer components, equal ⇔ every
+    component equal (each component densely coded over both sides, then mixed in)."""
+    n = len(parts[0][0])
+    kr = np.zeros(n, dtype=np.int64)
+    kp = np.zeros(len(parts[0][1]), dtype=np.int64)
+    span = 1
+    for a, b in parts:
+        code, uniq = pd.factorize(np.concatenate([np.asarray(a, np.int64), np.asarray(b, np.int64)]))
+        k = max(len(uniq), 1)
+        if span * k >= 2**62:  # re-code what is packed so far densely before mixing in more
+            dense, u = pd.factorize(np.concatenate([kr, kp]))
+            kr, kp, span = dense[:n].astype(np.int64), dense[n:].astype(np.int64), max(len(u), 1)
+        kr = kr * k + code[:n]
+        kp = kp * k + code[n:]
+        span *= k
+    return kr, kp
 
 
 def _sorted_unique(a: np.ndarray) -> np.ndarray:
@@ -204,9 +310,8 @@ def sample_first(
 ) -> tuple[dict[str, np.ndarray], np.ndarray]:
     """The (at most) n rows whose ids come first in `id_hash` order, in that order, with their ids: the
     same rows whatever the order or partition the rows come from (partitions' samples merge by this)."""
-    ids = np.asarray(ids, dtype=np.int64)
-    order = np.lexsort((ids, id_hash(ids)))[:n]
-    return _take(a, order), ids[order]
+    order = _first_rows(ids, n)
+    return _take(a, order), np.asarray(ids, dtype=np.int64)[order]
 
 
 def random_levels(
@@ -216,18 +321,27 @@ def random_levels(
     seed: int = 7,
     rec_ids: np.ndarray | None = None,
     person_ids: np.ndarray | None = None,
+    codes: Codes | None = None,
 ) -> dict[str, np.ndarray]:
     """Comparison levels of n random record–person pairs (for u). With ids, the records and persons are
     first reduced to those first in `id_hash` order (at most n of each), so the pairs do not depend on
     the rows' order: a partitioned relink draws the same pairs from its partitions' samples."""
+    r_rows = np.arange(len(recs["name_key"]), dtype=np.int64)
+    p_rows = np.arange(len(people["name_key"]), dtype=np.int64)
     if rec_ids is not None:
-        recs, _ = sample_first(recs, rec_ids, n)
+        r_rows = _first_rows(rec_ids, n)
     if person_ids is not None:
-        people, _ = sample_first(people, person_ids, n)
+        p_rows = _first_rows(person_ids, n)
     rng = np.random.default_rng(seed)
-    ri = rng.integers(0, len(recs["name_key"]), n)
-    pi = rng.integers(0, len(people["name_key"]), n)
-    return compare(_take(recs, ri), _take(people, pi))
+    ri = rng.integers(0, len(r_rows), n)
+    pi = rng.integers(0, len(p_rows), n)
+    return compare_pairs(recs, people, r_rows[ri], p_rows[pi], codes=codes)
+
+
+def _first_rows(ids: np.ndarray, n: int) -> np.ndarray:
+    """Rows of the (at most) n ids first in `id_hash` order, in that order (`sample_first`)."""
+    ids = np.asarray(ids, dtype=np.int64)
+    return np.lexsort((ids, id_hash(ids)))[:n]
 
 
 def eligible(lv: dict[str, np.ndarray]) -> np.ndarray:
@@ -284,15 +398,18 @@ def score(
     person_names: pd.Series | None = None,
     rec_ids: np.ndarray | None = None,
     person_ids: np.ndarray | None = None,
+    codes: Codes | None = None,
 ) -> tuple[Scored, Model]:
-    ri, pi = candidates(recs, people, extra_person_ids)
-    lv = compare(_take(recs, ri), _take(people, pi))
+    if codes is None:
+        codes = encode(recs, people)
+    ri, pi = candidates(recs, people, extra_person_ids, codes=codes)
+    lv = compare_pairs(recs, people, ri, pi, codes=codes)
     if model is None:
-        rand = random_levels(recs, people, RANDOM_PAIRS, rec_ids=rec_ids, person_ids=person_ids)
+        rand = random_levels(recs, people, RANDOM_PAIRS, rec_ids=rec_ids, person_ids=person_ids, codes=codes)
         names = person_names if person_names is not None else pd.Series(people["name_key"])
         model = estimate_from(anchor_counts(lv), rand, name_counts(names))
         model.prior = prior(len(ri), len(_sorted_unique(ri)))
-    return scored_with(model, ri, pi, lv, recs), model
+    return scored_with(model, ri, pi, lv, recs, codes), model
 
 
 def prior(pairs: int, records_with_pairs: int) -> float:
@@ -302,9 +419,19 @@ def prior(pairs: int, records_with_pairs: int) -> float:
 
 
 def scored_with(
-    model: Model, ri: np.ndarray, pi: np.ndarray, lv: dict[str, np.ndarray], recs: dict[str, np.ndarray]
+    model: Model,
+    ri: np.ndarray,
+    pi: np.ndarray,
+    lv: dict[str, np.ndarray],
+    recs: dict[str, np.ndarray],
+    codes: Codes | None = None,
 ) -> Scored:
-    w = model.weights(lv, recs["name_key"][ri])
+    if codes is None:
+        w = model.weights(lv, recs["name_key"][ri])
+    else:  # the names' frequencies looked up once per distinct name, not once per pair
+        share = model.name_shares(codes.names)
+        code = codes.r["name_key"][ri]
+        w = model.weights(lv, shares=np.where(code >= 0, share[np.maximum(code, 0)], np.nan))
     # An exact ID that is a CCCD carries more than a generic "exact": it names one person.
     return Scored(ri, pi, lv, w, model.probability(w), eligible(lv))
 
@@ -312,8 +439,11 @@ def scored_with(
 def decide(s: Scored, n_records: int, person_ids: np.ndarray | None = None) -> Decision:
     """Best eligible candidate per record; link, review or unmatched (see the module docstring).
     Candidates of equal weight are ranked by `person_ids` when given (not by the persons' row order)."""
-    keys = (-s.weight, s.rec) if person_ids is None else (person_ids[s.person], -s.weight, s.rec)
-    order = np.lexsort(keys)
+    # only eligible candidates count below: sort those alone (a stable sort keeps their order)
+    el = np.flatnonzero(s.ok)
+    rec_e, w_e = s.rec[el], s.weight[el]
+    keys = (-w_e, rec_e) if person_ids is None else (person_ids[s.person[el]], -w_e, rec_e)
+    order = el[np.lexsort(keys)]
     rec, per, w, p, ok = s.rec[order], s.person[order], s.weight[order], s.probability[order], s.ok[order]
     idlv = s.levels["id"][order]
     # best eligible per record
