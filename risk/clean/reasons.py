@@ -276,14 +276,32 @@ def join_codes(*parts: np.ndarray) -> np.ndarray:
     """Concatenate code arrays from `codes_where` into ';'-joined strings without a trailing ';'."""
     if not parts:
         return np.array([], dtype=object)
-    out = parts[0].astype(object)
-    for p in parts[1:]:
-        out = out + p
-    joined = pd.Series(out, dtype=object)
-    codes, uniques = pd.factorize(joined)
+    parts = tuple(np.asarray(p, dtype=object) for p in parts)
+    n = len(parts[0])
+    if len(parts) == 1:
+        combo = pd.factorize(parts[0], use_na_sentinel=False)[0]
+    else:
+        # Rows hold few distinct combinations: number each combination of the parts' values (integer
+        # codes, no per-row string building) and build each distinct combination's string once.
+        combo = np.zeros(n, dtype=np.int64)
+        size = 1
+        for p in parts:
+            c, u = pd.factorize(p, use_na_sentinel=False)
+            combo = combo * max(len(u), 1) + c
+            size *= max(len(u), 1)
+            if size > 1 << 31:
+                combo, uniq = pd.factorize(combo)
+                size = len(uniq)
+        combo = pd.factorize(combo)[0]
+    k = int(combo.max()) + 1 if n else 0
+    first = np.zeros(k, dtype=np.int64)
+    first[combo[::-1]] = np.arange(n - 1, -1, -1)
     # Each distinct combination once: drop repeats (two coded fields both normalised) and the last ';'.
-    tidy = np.array([";".join(dict.fromkeys(c for c in u.split(";") if c)) for u in uniques], dtype=object)
-    return tidy[codes] if len(tidy) else np.full(len(joined), "", dtype=object)
+    tidy = np.empty(k, dtype=object)
+    for j, row in enumerate(first.tolist()):
+        joined = "".join(p[row] for p in parts)
+        tidy[j] = ";".join(dict.fromkeys(c for c in joined.split(";") if c))
+    return tidy[combo] if k else np.full(n, "", dtype=object)
 
 
 def split_codes(joined: pd.Series) -> pd.Series:

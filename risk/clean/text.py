@@ -54,7 +54,12 @@ def by_distinct(values: pd.Series, func: Callable[[pd.Series], pd.DataFrame]) ->
     if len(uniques) and not all(isinstance(u, str) for u in uniques[:5]):
         uniques = np.array([str(u) for u in uniques], dtype=object)
     out = func(pd.Series(uniques, dtype=object))
-    spread = {c: out[c].to_numpy()[codes] for c in out.columns}
+    # text results stay object arrays: letting pandas infer its Arrow string dtype here would convert
+    # every row's value to Arrow and back again in the caller
+    spread = {}
+    for c in out.columns:
+        taken = out[c].to_numpy()[codes]
+        spread[c] = pd.Series(taken, index=values.index, dtype=object) if taken.dtype == object else taken
     return pd.DataFrame(spread, index=values.index)
 
 

@@ -44,8 +44,11 @@ CODED = {
 def clean_rows(fields: pd.DataFrame, kind: str, *, latest: dt.date) -> pd.DataFrame:
     """Clean mapped fields of one kind; returns record columns plus `corrections` and `bad` code lists."""
     settings = ingest_settings()
-    f = fields.copy()
-    n = len(f)
+    n = len(fields)
+    idx = fields.index
+    # The working columns are plain object arrays: pandas 3 would otherwise turn each back into its
+    # Arrow string dtype on every assignment and out of it on every read (most of the cleaning time).
+    f: dict[str, np.ndarray] = {}
     had_control = np.zeros(n, dtype=bool)
     too_long = np.zeros(n, dtype=bool)
     formula = np.zeros(n, dtype=bool)
@@ -56,12 +59,12 @@ def clean_rows(fields: pd.DataFrame, kind: str, *, latest: dt.date) -> pd.DataFr
     identity_formula = np.zeros(n, dtype=bool)
     name_formula = np.zeros(n, dtype=bool)
     for c in FIELDS:
-        col = f[c]
+        col = fields[c]
         if not len(col) or (col.nunique() == 1 and str(col.iloc[0]) == ""):
-            f[c] = col.astype(object).where(col.notna(), "").astype(str)
+            f[c] = np.full(n, "", dtype=object)
             continue
         chk = text_checks(col, settings.max_field_chars, mojibake=c in MOJIBAKE_FIELDS)
-        f[c] = chk["text"].to_numpy(dtype=object)
+        f[c] = chk["text"].to_numpy(dtype=object).copy()
         had_control |= chk["control"].to_numpy(bool)
         too_long |= chk["too_long"].to_numpy(bool)
         if event_kind and c in IDENTITY_FIELDS:
@@ -69,24 +72,29 @@ def clean_rows(fields: pd.DataFrame, kind: str, *, latest: dt.date) -> pd.DataFr
             identity_formula |= hit
             if c == "full_name":
                 name_formula = hit
-            f.loc[hit, c] = ""
+            f[c][hit] = ""
         elif c in KEY_FIELDS:
             formula |= chk["formula"].to_numpy(bool)
         elif c in SOFT_FORMULA_FIELDS:
             hit = chk["formula_text"].to_numpy(bool)
             soft_formula |= hit
-            f.loc[hit, c] = ""
+            f[c][hit] = ""
         if c == "address":
             address_mojibake = chk["mojibake"].to_numpy(bool)
-            f.loc[address_mojibake, c] = ""
+            f[c][address_mojibake] = ""
         elif c in ("full_name", "family_name", "given_name", "middle_name"):
             mojibake |= chk["mojibake"].to_numpy(bool)
 
-    names = clean_names(f["full_name"])
+    def col(c: str) -> pd.Series:
+        return pd.Series(f[c], index=idx, dtype=object)
+
+    names = clean_names(col("full_name"))
     births = parse_dates(
-        f["birth_date"].where(f["birth_date"] != "", f["birth_year"]), kind="birth", latest=latest
+        pd.Series(np.where(f["birth_date"] != "", f["birth_date"], f["birth_year"]), index=idx, dtype=object),
+        kind="birth",
+        latest=latest,
     )
-    events = parse_dates(f["event_date"], kind="event", latest=latest, earliest=settings.epidemic_start)
+    events = parse_dates(col("event_date"), kind="event", latest=latest, earliest=settings.epidemic_start)
     # Born after the event it records (vaccinated, tested, reported) cannot be.
     after_event = (births["date"] > events["date"]).to_numpy(dtype=bool)
     dob_dropped = np.zeros(n, dtype=bool)
@@ -94,16 +102,18 @@ def clean_rows(fields: pd.DataFrame, kind: str, *, latest: dt.date) -> pd.DataFr
         dob_dropped = after_event | births["bad"].astype(str).str.contains("|".join(DOB_BAD)).to_numpy()
         births = _drop_births(births, dob_dropped)
         after_event = np.zeros(n, dtype=bool)
-    sex = map_codes(f["sex"], "sex", unknown_is_bad=False)
-    ids = clean_ids(f["id_number"], births["year"], sex["value"])
-    phones = clean_phones(f["phone"])
-    exposure = parse_dates(f["exposure_date"], kind="event", latest=latest, earliest=settings.epidemic_start)
+    sex = map_codes(col("sex"), "sex", unknown_is_bad=False)
+    ids = clean_ids(col("id_number"), births["year"], sex["value"])
+    phones = clean_phones(col("phone"))
+    exposure = parse_dates(
+        col("exposure_date"), kind="event", latest=latest, earliest=settings.epidemic_start
+    )
 
     required_missing = np.zeros(n, dtype=bool)
     for r in REQUIRED[kind]:
         if r == "full_name":
             continue
-        required_missing |= (f[r].astype(str) == "").to_numpy()
+        required_missing |= f[r] == ""
     no_name = (names["full_name"].astype(str) == "").to_numpy()
     # An event row without a name is still someone's event when a CCCD consistent with the birth year
     # names the person (deterministic linkage's own key; the name is never guessed, linkage fills it);
@@ -118,7 +128,7 @@ def clean_rows(fields: pd.DataFrame, kind: str, *, latest: dt.date) -> pd.DataFr
     required_missing |= no_name & ~nameless_ok & ~name_formula
     formula |= no_name & ~nameless_ok & name_formula  # the name was a formula: say so, not "missing"
 
-    coded = {c: map_codes(f[c], c) for c in CODED[kind]}
+    coded = {c: map_codes(col(c), c) for c in CODED[kind]}
     out = pd.DataFrame(
         {
             "full_name_raw": fields["full_name"].astype(str).to_numpy(),
@@ -136,9 +146,9 @@ def clean_rows(fields: pd.DataFrame, kind: str, *, latest: dt.date) -> pd.DataFr
             "site": f["site"],
             "contact_of": f["contact_of"],
             "source_ref": f["source_ref"],
-            "household_ref": f["household_ref"].str.upper().str.replace(r"\s+", "", regex=True),
+            "household_ref": col("household_ref").astype(str).str.upper().str.replace(r"\s+", "", regex=True),
         },
-        index=f.index,
+        index=idx,
     )
     out["exposure_date"] = exposure["date"]
     for c, mapped in coded.items():
@@ -154,7 +164,7 @@ def clean_rows(fields: pd.DataFrame, kind: str, *, latest: dt.date) -> pd.DataFr
         _codes(events["corrections"]),
         *(_codes(m["corrections"]) for m in coded.values()),
         codes_where(sex["value"].isna().to_numpy(), "sex_unknown"),
-        codes_where((f["address"] == "").to_numpy() & ~address_mojibake, "address_missing"),
+        codes_where((f["address"] == "") & ~address_mojibake, "address_missing"),
         codes_where(address_mojibake, "address_mojibake"),
         codes_where(soft_formula, "formula_dropped"),
         codes_where(identity_formula, "formula_identity_dropped"),
@@ -190,6 +200,7 @@ def _drop_births(births: pd.DataFrame, drop: np.ndarray) -> pd.DataFrame:
 
 
 def _codes(joined: pd.Series) -> np.ndarray:
-    """Re-open a ';'-joined code column so it can be joined with others."""
-    s = joined.astype(object).fillna("").astype(str)
-    return np.where(s != "", s + ";", "").astype(object)
+    """Re-open a ';'-joined code column so it can be joined with others (per distinct value)."""
+    codes, uniq = pd.factorize(np.asarray(joined, dtype=object), use_na_sentinel=False)
+    reopened = np.array(["" if pd.isna(u) or str(u) == "" else f"{u};" for u in uniq], dtype=object)
+    return reopened[codes] if len(uniq) else np.full(len(joined), "", dtype=object)

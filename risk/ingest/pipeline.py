@@ -32,7 +32,7 @@ from risk.clean.reasons import REASONS
 from risk.ingest.clean import clean_rows
 from risk.ingest.errors import IngestError
 from risk.ingest.readers import RawRows, read_rows, sha256_file
-from risk.ingest.repair import repair_unparseable
+from risk.ingest.repair import apply_repairs, repair_candidates, repair_unparseable
 from risk.ingest.sources import SourceMapping, get_source, map_fields
 from risk.store import BatchInfo, Store
 from risk.store.base import utcnow
@@ -219,9 +219,7 @@ class Ingestor:
             raise ValueError(f"file {path}: {raw.rows_in} rows; split files above {MAX_ROWS} rows")
         columns = mapping.resolve_columns(raw.header, path)
         latest = file_latest(path, self.latest or dt.date.today())
-        raw, repaired = repair_unparseable(raw, mapping, columns, latest)
-        fields = map_fields(raw.data, mapping, columns)
-        cleaned = clean_rows(fields, mapping.kind, latest=latest)
+        fields, cleaned, raw, repaired = _clean_with_repairs(raw, mapping, columns, latest)
         if repaired.any():
             corr = cleaned["corrections"].astype(str).to_numpy(dtype=object)
             cleaned["corrections"] = np.where(
@@ -350,6 +348,39 @@ class Ingestor:
                 out.loc[rows, c] = got[c].to_numpy()
         out["point_id"] = out["point_id"].astype("Int64")
         return out
+
+
+def _clean_with_repairs(
+    raw: RawRows, mapping: SourceMapping, columns: dict[str, str], latest: dt.date
+) -> tuple[pd.DataFrame, pd.DataFrame, RawRows, np.ndarray]:
+    """Mapped fields and cleaned rows of a file, its broken rows rebuilt where one reading is clean
+    (`risk.ingest.repair`); the readings are cleaned in the same pass as the file's rows. Returns
+    fields, cleaned, the repaired raw rows and the mask of rebuilt rows."""
+    cand = repair_candidates(raw, mapping, columns)
+    fields = map_fields(raw.data, mapping, columns)
+    if cand is not None:
+        cfields = map_fields(cand.frame, mapping, columns)
+        # A rebuilt row's fields must be those the file's own rows get (Arrow's string kernels, whose
+        # \s is ASCII only): when they differ (exotic spaces), repair and clean apart as before.
+        if _same_fields(cfields, map_fields(cand.frame.astype(str), mapping, columns)):
+            n = len(fields)
+            both_fields = pd.concat([fields, cfields], ignore_index=True)
+            both = clean_rows(both_fields, mapping.kind, latest=latest)
+            bad = both["bad"].to_numpy(dtype=object)[n:]
+            raw, repaired, take = apply_repairs(raw, cand, bad)
+            fields = both_fields.iloc[take].reset_index(drop=True)
+            return fields, both.iloc[take].reset_index(drop=True), raw, repaired
+        raw, repaired = repair_unparseable(raw, mapping, columns, latest)
+        fields = map_fields(raw.data, mapping, columns)
+        return fields, clean_rows(fields, mapping.kind, latest=latest), raw, repaired
+    cleaned = clean_rows(fields, mapping.kind, latest=latest)
+    return fields, cleaned, raw, np.zeros(len(raw.data), dtype=bool)
+
+
+def _same_fields(a: pd.DataFrame, b: pd.DataFrame) -> bool:
+    return list(a.columns) == list(b.columns) and all(
+        a[c].astype(object).tolist() == b[c].astype(object).tolist() for c in a.columns
+    )
 
 
 def ingest_file(

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+from dataclasses import dataclass
 from itertools import combinations_with_replacement
 
 import numpy as np
@@ -71,18 +72,26 @@ def _readings(fields: list[str], width: int, free: list[int], delimiter: str) ->
     return out
 
 
-def repair_unparseable(
-    raw: RawRows, mapping: SourceMapping, columns: dict[str, str], latest: dt.date
-) -> tuple[RawRows, np.ndarray]:
-    """`raw` with rebuilt rows moved from `unparseable` into `data` (in row order), and a mask over the
-    new `data` of the rebuilt rows."""
-    from risk.ingest.clean import clean_rows
+@dataclass
+class Candidates:
+    """Readings of a file's broken rows, to be cleaned together with the file's own rows (one cleaning
+    pass per file instead of two: a pass has a fixed cost far above that of a few rows).
 
-    none = np.zeros(len(raw.data), dtype=bool)
+    `frame` holds the readings in the file's raw layout; `owner` says which broken row each reading is
+    of: an index into `raw.unparseable` (CSV), or into `raw.data` (XLSX, where `frame` holds the suspect
+    rows as written and then shifted back, `owner` once per suspect)."""
+
+    frame: pd.DataFrame
+    owner: np.ndarray
+    shifted: bool
+
+
+def repair_candidates(raw: RawRows, mapping: SourceMapping, columns: dict[str, str]) -> Candidates | None:
+    """The readings to try for the file's broken rows (None: nothing to repair)."""
     if raw.format == "xlsx":
-        return _unshift(raw, mapping, columns, latest)
+        return _shift_candidates(raw)
     if raw.format != "csv" or not len(raw.unparseable):
-        return raw, none
+        return None
     delimiter = _delimiter(raw)
     width = len(raw.header)
     free = [raw.header.index(columns[f]) for f in FREE_TEXT if f in columns and columns[f] in raw.header]
@@ -103,18 +112,61 @@ def repair_unparseable(
             cand_rows.append(reading)
             cand_of.append(i)
     if not cand_rows:
-        return raw, none
-    cand = pd.DataFrame(cand_rows, columns=raw.header, dtype=object)
-    cleaned = clean_rows(map_fields(cand, mapping, columns), mapping.kind, latest=latest)
-    ok = (cleaned["bad"].astype(str) == "").to_numpy()
-    owner = np.asarray(cand_of, dtype=np.int64)
+        return None
+    frame = pd.DataFrame(cand_rows, columns=raw.header, dtype=object)
+    return Candidates(frame, np.asarray(cand_of, dtype=np.int64), shifted=False)
+
+
+def _shift_candidates(raw: RawRows) -> Candidates | None:
+    if len(raw.header) < 3 or not len(raw.data):
+        return None
+    first, last = raw.header[0], raw.header[-1]
+    suspect = np.flatnonzero(
+        (raw.data[first].astype(str) == "").to_numpy() & (raw.data[last].astype(str) != "").to_numpy()
+    )
+    if not len(suspect):
+        return None
+    as_is = raw.data.iloc[suspect].reset_index(drop=True)
+    vals = as_is.to_numpy(dtype=object)
+    shifted = pd.DataFrame(
+        np.column_stack([vals[:, 1:], np.full(len(vals), "", dtype=object)]), columns=raw.header
+    )
+    return Candidates(pd.concat([as_is, shifted], ignore_index=True), suspect, shifted=True)
+
+
+def apply_repairs(
+    raw: RawRows, cand: Candidates, cand_bad: np.ndarray
+) -> tuple[RawRows, np.ndarray, np.ndarray]:
+    """`raw` with the rows whose readings decide it rebuilt, given each reading's `bad` codes; a mask
+    over the new `data` of the rebuilt rows; and where each new row is among the file's rows followed
+    by the readings (to take their cleaned values from a pass over both)."""
+    n = len(raw.data)
+    none = np.zeros(n, dtype=bool)
+    take = np.arange(n, dtype=np.int64)
+    ok = np.asarray(cand_bad, dtype=object) == ""
+    if cand.shifted:
+        k = len(cand.owner)
+        fix = ~ok[:k] & ok[k:]
+        if not fix.any():
+            return raw, none, take
+        suspect = cand.owner
+        data = raw.data.copy()
+        data.iloc[suspect[fix]] = cand.frame.iloc[k:][fix].to_numpy(dtype=object)
+        none[suspect[fix]] = True
+        take[suspect[fix]] = n + k + np.flatnonzero(fix)
+        return (
+            RawRows(raw.path, raw.format, raw.encoding, raw.header, data, raw.row_numbers, raw.unparseable),
+            none,
+            take,
+        )
+    owner = cand.owner
     n_ok = np.bincount(owner[ok], minlength=len(raw.unparseable))
     pick = ok & (n_ok[owner] == 1)
     if not pick.any():
-        return raw, none
+        return raw, none, take
     fixed_rows = owner[pick]
     numbers = raw.unparseable["row_number"].to_numpy(dtype=np.int64)[fixed_rows]
-    data = pd.concat([raw.data, cand[pick]], ignore_index=True)
+    data = pd.concat([raw.data, cand.frame[pick]], ignore_index=True)
     row_numbers = np.concatenate([raw.row_numbers, numbers])
     repaired = np.concatenate([none, np.ones(len(numbers), dtype=bool)])
     order = np.argsort(row_numbers, kind="stable")
@@ -129,39 +181,19 @@ def repair_unparseable(
         row_numbers[order],
         raw.unparseable[keep].reset_index(drop=True),
     )
-    return out, repaired[order]
+    return out, repaired[order], np.concatenate([take, n + np.flatnonzero(pick)])[order]
 
 
-def _unshift(
+def repair_unparseable(
     raw: RawRows, mapping: SourceMapping, columns: dict[str, str], latest: dt.date
 ) -> tuple[RawRows, np.ndarray]:
-    """Spreadsheet rows shifted one cell right, read back in place (see the module docstring)."""
+    """`raw` with rebuilt rows moved from `unparseable` into `data` (in row order), and a mask over the
+    new `data` of the rebuilt rows."""
     from risk.ingest.clean import clean_rows
 
-    repaired = np.zeros(len(raw.data), dtype=bool)
-    if len(raw.header) < 3 or not len(raw.data):
-        return raw, repaired
-    first, last = raw.header[0], raw.header[-1]
-    suspect = np.flatnonzero(
-        (raw.data[first].astype(str) == "").to_numpy() & (raw.data[last].astype(str) != "").to_numpy()
-    )
-    if not len(suspect):
-        return raw, repaired
-    as_is = raw.data.iloc[suspect].reset_index(drop=True)
-    vals = as_is.to_numpy(dtype=object)
-    shifted = pd.DataFrame(
-        np.column_stack([vals[:, 1:], np.full(len(vals), "", dtype=object)]), columns=raw.header
-    )
-    both = pd.concat([as_is, shifted], ignore_index=True)
-    cleaned = clean_rows(map_fields(both, mapping, columns), mapping.kind, latest=latest)
-    ok = (cleaned["bad"].astype(str) == "").to_numpy()
-    fix = ~ok[: len(suspect)] & ok[len(suspect) :]
-    if not fix.any():
-        return raw, repaired
-    data = raw.data.copy()
-    data.iloc[suspect[fix]] = shifted[fix].to_numpy(dtype=object)
-    repaired[suspect[fix]] = True
-    return (
-        RawRows(raw.path, raw.format, raw.encoding, raw.header, data, raw.row_numbers, raw.unparseable),
-        repaired,
-    )
+    cand = repair_candidates(raw, mapping, columns)
+    if cand is None:
+        return raw, np.zeros(len(raw.data), dtype=bool)
+    cleaned = clean_rows(map_fields(cand.frame, mapping, columns), mapping.kind, latest=latest)
+    out, repaired, _ = apply_repairs(raw, cand, cleaned["bad"].astype(str).to_numpy(dtype=object))
+    return out, repaired
