@@ -154,6 +154,7 @@ def main() -> None:
     from risk.ingest.pipeline import Ingestor
     from risk.ingest.place import RegistryPlacer
     from risk.link import relink
+    from risk.link.settings import link_settings
     from risk.reference import load_reference
     from risk.store.embedded import EmbeddedStore
 
@@ -205,6 +206,7 @@ def main() -> None:
             "ingest_rows_per_s": round(rows / ingest_s),
             "link_seconds": round(link_s, 1),
             "link_cpu_seconds": round(link_cpu, 1),
+            "link_workers": link_settings().workers,
             "end_to_end_rows_per_s": round(rows / (ingest_s + link_s)),
             "end_to_end_rows_per_cpu_s": round(rows / (ingest_cpu + link_cpu)),
             "peak_mb": peak_mb(),
@@ -251,7 +253,7 @@ def main() -> None:
     print(f"registry {reg_rows} rows in {fig['registry_seconds']} s ({fig['registry_cpu_seconds']} CPU s)")
     print(
         f"doses {rows} rows in {len(files)} files: ingest {fig['ingest_seconds']} s ({fig['ingest_rows_per_s']} rows/s, "
-        f"{fig['ingest_cpu_seconds']} CPU s), link {fig['link_seconds']} s; end to end {fig['end_to_end_rows_per_s']} rows/s "
+        f"{fig['ingest_cpu_seconds']} CPU s), link {fig['link_seconds']} s ({fig['link_workers']} threads); end to end {fig['end_to_end_rows_per_s']} rows/s "
         f"(target ≥ 10,000), {fig['end_to_end_rows_per_cpu_s']} rows per CPU second; peak {fig['peak_mb']} MB (target ≤ 6,144)"
     )
     rm, sp = fig["riskmap"], fig.get("splink", {})
