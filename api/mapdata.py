@@ -178,8 +178,8 @@ class MapData:
                 return str(loc.ward_ids[code])
             if code == -1:
                 return None
-        hits = self._ward_tree.query(shapely.Point(lon, lat), predicate="intersects")
-        return str(self._ward_ids[int(np.min(hits))]) if len(hits) else None
+        hits = self._ward_tree.query(shapely.Point(lon, lat), predicate="intersects").tolist()
+        return str(self._ward_ids[min(hits)]) if hits else None  # min of a list: no numpy reduction
 
     def group_at(self, lon: float, lat: float) -> str | None:
         if self._group_tree is None:

@@ -17,6 +17,7 @@ log by `require` itself (`AUDITED`), so a new route of that kind is audited with
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Annotated, Any, TypeVar
@@ -85,7 +86,7 @@ class Principal:
     via: str = ""  # "key:<key_id>", "jwt", or "" for the public
     rate_per_s: float | None = None  # this caller's own rate limit (None: the default)
 
-    @property
+    @functools.cached_property  # asked on every request (each permission check): roles never change
     def permissions(self) -> frozenset[str]:
         out: set[str] = set()
         for r in self.roles:
