@@ -139,6 +139,12 @@ class MapData:
         shapely.prepare(self._ward_geoms)
         self._ward_tree = shapely.STRtree(self._ward_geoms)
         self._locator = WardLocator(wards)
+        # the one-point lookup reads the grid through a memoryview (a Python int per cell, no numpy
+        # scalar) and answers ward ids as ready strings: the risk endpoint does this per request
+        loc = self._locator
+        self._grid_cells = memoryview(np.ascontiguousarray(loc.grid, dtype=np.int32).ravel())
+        self._grid_frame = (float(loc.x0), float(loc.y0), float(loc.d), int(loc.nx), int(loc.ny))
+        self._grid_ward_ids = [str(u) for u in loc.ward_ids]
         groups = self.units["group"]
         self._group_geoms = groups.geoms
         self._group_tree = shapely.STRtree(groups.geoms) if len(groups) else None
@@ -169,13 +175,13 @@ class MapData:
     # point lookups (the risk endpoint's hot path: plain arithmetic first, geometry only on boundaries)
 
     def ward_at(self, lon: float, lat: float) -> str | None:
-        loc = self._locator
-        ix = int((lon - loc.x0) // loc.d)
-        iy = int((lat - loc.y0) // loc.d)
-        if 0 <= ix < loc.nx and 0 <= iy < loc.ny:
-            code = int(loc.grid[iy, ix])
+        x0, y0, d, nx, ny = self._grid_frame
+        ix = int((lon - x0) // d)
+        iy = int((lat - y0) // d)
+        if 0 <= ix < nx and 0 <= iy < ny:
+            code = self._grid_cells[iy * nx + ix]
             if code >= 0:
-                return str(loc.ward_ids[code])
+                return self._grid_ward_ids[code]
             if code == -1:
                 return None
         hits = self._ward_tree.query(shapely.Point(lon, lat), predicate="intersects").tolist()
