@@ -35,25 +35,35 @@ log = logging.getLogger("riskmap.server")
 
 
 class _CoalescingTransport:
-    """A transport whose writes within one event-loop turn leave as one `send()`."""
+    """A transport whose writes within one event-loop turn leave as one `send()`.
 
-    __slots__ = ("_loop", "_pending", "_transport")
+    At most `FLUSH_BYTES` wait: a streamed answer whose chunks come without the task yielding goes to the
+    real transport as it grows, so its flow control (pause_writing → uvicorn's drain) still holds the
+    stream back, instead of the whole stream piling up here."""
+
+    __slots__ = ("_loop", "_pending", "_size", "_transport")
+    FLUSH_BYTES = 1 << 16
 
     def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
         self._transport = transport
         self._loop = loop
         self._pending: list[bytes] = []
+        self._size = 0
 
     def write(self, data: bytes) -> None:
         if not self._pending:
             self._loop.call_soon(self._flush)
         self._pending.append(data)
+        self._size += len(data)
+        if self._size >= self.FLUSH_BYTES:
+            self._flush()
 
     def _flush(self) -> None:
         if not self._pending:
             return
         data = self._pending[0] if len(self._pending) == 1 else b"".join(self._pending)
         self._pending.clear()
+        self._size = 0
         if not self._transport.is_closing():
             self._transport.write(data)
 
@@ -70,7 +80,7 @@ class _CoalescingTransport:
         self._transport.write_eof()
 
     def get_write_buffer_size(self) -> int:
-        return self._transport.get_write_buffer_size() + sum(map(len, self._pending))
+        return self._transport.get_write_buffer_size() + self._size
 
     def __getattr__(self, name: str) -> Any:  # reads, pausing, extra info, abort: the real transport
         return getattr(self._transport, name)

@@ -62,6 +62,21 @@ def test_writes_of_one_loop_turn_leave_as_one_write() -> None:
     assert len(raw.writes) == 2
 
 
+def test_a_long_stream_reaches_the_transport_as_it_grows() -> None:
+    async def run() -> None:
+        raw = _Recorder()
+        t = _CoalescingTransport(raw, asyncio.get_running_loop())  # type: ignore[arg-type]
+        chunk = b"x" * 10_000
+        for _ in range(20):  # 200 kB written within one loop turn
+            t.write(chunk)
+        assert sum(map(len, raw.writes)) >= 200_000 - _CoalescingTransport.FLUSH_BYTES
+        assert t.get_write_buffer_size() < _CoalescingTransport.FLUSH_BYTES
+        await asyncio.sleep(0)
+        assert b"".join(raw.writes) == chunk * 20
+
+    asyncio.run(run())
+
+
 APP = textwrap.dedent(
     """
     import os
