@@ -145,6 +145,7 @@ class MapData:
         self._grid_cells = memoryview(np.ascontiguousarray(loc.grid, dtype=np.int32).ravel())
         self._grid_frame = (float(loc.x0), float(loc.y0), float(loc.d), int(loc.nx), int(loc.ny))
         self._grid_ward_ids = [str(u) for u in loc.ward_ids]
+        self._edge_wards: dict[int, tuple[int, ...]] = {}  # boundary cell → wards reaching into it
         groups = self.units["group"]
         self._group_geoms = groups.geoms
         self._group_tree = shapely.STRtree(groups.geoms) if len(groups) else None
@@ -184,6 +185,23 @@ class MapData:
                 return self._grid_ward_ids[code]
             if code == -1:
                 return None
+            # a boundary cell: test the point against the few wards that reach into the cell, in index
+            # order (the least index wins on a shared edge, as for the tree query below); the wards of a
+            # cell are found once, on its first point
+            k = iy * nx + ix
+            wards = self._edge_wards.get(k)
+            if wards is None:
+                e = d * 1e-6  # a hair wider: a point rounded onto the cell's edge still finds its ward
+                cell = shapely.box(
+                    x0 + ix * d - e, y0 + iy * d - e, x0 + (ix + 1) * d + e, y0 + (iy + 1) * d + e
+                )
+                wards = self._edge_wards[k] = tuple(
+                    sorted(self._ward_tree.query(cell, predicate="intersects").tolist())
+                )
+            for w in wards:
+                if shapely.intersects_xy(self._ward_geoms[w], lon, lat):
+                    return self._grid_ward_ids[w]
+            return None
         hits = self._ward_tree.query(shapely.Point(lon, lat), predicate="intersects").tolist()
         return str(self._ward_ids[min(hits)]) if hits else None  # min of a list: no numpy reduction
 

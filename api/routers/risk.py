@@ -224,6 +224,8 @@ def _query(request: Request) -> dict[str, str]:
 
 def _risk_params(request: Request) -> tuple[Any, ...]:
     q = _query(request)
+    if len(q) == 2 and "lat" in q and "lon" in q:  # most calls: coordinates alone
+        return _number(q["lat"], "lat", 90), _number(q["lon"], "lon", 180), None, None, None, "ward", None
     lat = _number(q.get("lat"), "lat", 90)
     lon = _number(q.get("lon"), "lon", 180)
     h3 = _text(q.get("h3"), "h3", 20)
@@ -250,7 +252,8 @@ class _Answer(Response):
 
     def __init__(self, body: bytes, headers: tuple[tuple[bytes, bytes], ...]) -> None:
         self.status_code, self.background, self.body = 200, None, body
-        self.raw_headers = [*headers, (b"content-length", b"%d" % len(body))]
+        # the length first: the gzip middleware looks for it to pass small answers straight through
+        self.raw_headers = [(b"content-length", b"%d" % len(body)), *headers]
 
 
 @functools.lru_cache(maxsize=64)
@@ -347,7 +350,7 @@ async def _risk(request: Request, principal: Principal) -> Response:
     lat, lon, h3, address, household, unit, as_of = _risk_params(request)
     if (lat is None) != (lon is None):
         raise HTTPException(422, detail="give both lat and lon")
-    if sum(v is not None for v in (lat, h3, address, household)) != 1:
+    if (lat is not None) + (h3 is not None) + (address is not None) + (household is not None) != 1:
         raise HTTPException(422, detail="give exactly one of lat/lon, h3, address or household")
     view = request.app.state.snapshots.view if as_of is None else await view_as_of(request, as_of)
     if view is None:

@@ -56,6 +56,31 @@ def test_point_answers_with_its_ward_level_label_colour_and_reasons(client: Test
     assert "community_cases_per_100k_7d" in a["metrics"]
 
 
+def test_point_lookup_on_ward_boundaries_matches_the_exact_geometry(served) -> None:
+    """Points in the grid's boundary cells are tested against the wards reaching into the cell: the answer
+    must be the one an exact query over all wards gives (the least ward index on a shared edge)."""
+    import shapely
+
+    client = served[0]
+    mapdata = client.app.state.snapshots.view.map  # type: ignore[attr-defined]
+    wards = mapdata.gazetteer.wards
+    geoms = np.asarray(wards.geometry.values, dtype=object)
+    ids = wards["unit_id"].astype(str).to_numpy(dtype=object)
+    rng = np.random.default_rng(7)
+    edge = shapely.get_coordinates(shapely.segmentize(shapely.boundary(geoms), 0.0002))
+    pick = edge[rng.choice(len(edge), 4000, replace=False)]
+    pts = np.vstack([pick, pick + rng.normal(0, 0.0002, pick.shape), pick + rng.normal(0, 1e-7, pick.shape)])
+    tree = shapely.STRtree(geoms)
+    where, hit = tree.query(shapely.points(pts), predicate="intersects")
+    exact = np.full(len(pts), None, dtype=object)
+    order = np.lexsort((hit, where))
+    first = np.unique(where[order], return_index=True)[1]
+    exact[where[order][first]] = ids[hit[order][first]]
+    got = np.array([mapdata.ward_at(float(x), float(y)) for x, y in pts], dtype=object)
+    assert (got == exact).all(), f"{int((got != exact).sum())} of {len(pts)} points differ"
+    assert (exact != None).sum() > len(pts) // 2  # noqa: E711 - most points lie in some ward
+
+
 @pytest.mark.parametrize("unit", ["city", "group", "h3_8", "h3_9", "h3_10"])
 def test_point_answers_from_the_unit_asked_for(client: TestClient, served, unit: str) -> None:
     city: servecity.ServeCity = served[2]
