@@ -25,6 +25,7 @@ from risk.store import Store
 POLYGON_TYPES = ("ward", "group", "h3_8", "h3_9", "h3_10")
 H3_RES = {"h3_8": 8, "h3_9": 9, "h3_10": 10}
 GEOJSON_SIMPLIFY_DEG = {"ward": 0.0002, "group": 0.00005}  # ~20 m and ~5 m; cells are exact
+_SUB = 16  # a boundary cell of the ward grid splits into _SUB × _SUB sub-cells for point lookups
 
 
 @dataclass
@@ -145,7 +146,8 @@ class MapData:
         self._grid_cells = memoryview(np.ascontiguousarray(loc.grid, dtype=np.int32).ravel())
         self._grid_frame = (float(loc.x0), float(loc.y0), float(loc.d), int(loc.nx), int(loc.ny))
         self._grid_ward_ids = [str(u) for u in loc.ward_ids]
-        self._edge_wards: dict[int, tuple[int, ...]] = {}  # boundary cell → wards reaching into it
+        # boundary cell → its sub-grid and the wards reaching into it (`_edge_cell`), made on first use
+        self._edge_cells: dict[int, tuple[list[int], tuple[int, ...]]] = {}
         groups = self.units["group"]
         self._group_geoms = groups.geoms
         self._group_tree = shapely.STRtree(groups.geoms) if len(groups) else None
@@ -185,25 +187,49 @@ class MapData:
                 return self._grid_ward_ids[code]
             if code == -1:
                 return None
-            # a boundary cell: test the point against the few wards that reach into the cell, in index
-            # order (the least index wins on a shared edge, as for the tree query below); the wards of a
-            # cell are found once, on its first point
+            # a boundary cell: its own finer grid, made on its first point, answers most points; the rest
+            # (in sub-cells a boundary crosses) are tested against the wards reaching into the cell
             k = iy * nx + ix
-            wards = self._edge_wards.get(k)
-            if wards is None:
-                e = d * 1e-6  # a hair wider: a point rounded onto the cell's edge still finds its ward
-                cell = shapely.box(
-                    x0 + ix * d - e, y0 + iy * d - e, x0 + (ix + 1) * d + e, y0 + (iy + 1) * d + e
-                )
-                wards = self._edge_wards[k] = tuple(
-                    sorted(self._ward_tree.query(cell, predicate="intersects").tolist())
-                )
-            for w in wards:
+            edge = self._edge_cells.get(k)
+            if edge is None:
+                edge = self._edge_cells[k] = self._edge_cell(ix, iy)
+            codes, wards = edge
+            sx = min(max(int((lon - x0 - ix * d) * _SUB / d), 0), _SUB - 1)
+            sy = min(max(int((lat - y0 - iy * d) * _SUB / d), 0), _SUB - 1)
+            code = codes[sy * _SUB + sx]
+            if code >= 0:
+                return self._grid_ward_ids[code]
+            if code == -1:
+                return None
+            for w in wards:  # in index order: the least index wins on a shared edge, as the tree query
                 if shapely.intersects_xy(self._ward_geoms[w], lon, lat):
                     return self._grid_ward_ids[w]
             return None
         hits = self._ward_tree.query(shapely.Point(lon, lat), predicate="intersects").tolist()
         return str(self._ward_ids[min(hits)]) if hits else None  # min of a list: no numpy reduction
+
+    def _edge_cell(self, ix: int, iy: int) -> tuple[list[int], tuple[int, ...]]:
+        """A boundary cell's sub-grid (`_SUB` × `_SUB` codes, row-major: a ward index where the sub-cell lies
+        inside that ward and no ward of lower index touches it, -1 where no ward touches it, -2 where an
+        exact test is needed) and the wards reaching into the cell, in index order. Boxes are widened by a
+        hair, so a point rounded into a neighbouring sub-cell still gets its exact answer."""
+        x0, y0, d, _, _ = self._grid_frame
+        e = d * 1e-6
+        cell = shapely.box(x0 + ix * d - e, y0 + iy * d - e, x0 + (ix + 1) * d + e, y0 + (iy + 1) * d + e)
+        wards = tuple(sorted(self._ward_tree.query(cell, predicate="intersects").tolist()))
+        s = d / _SUB
+        j, i = np.divmod(np.arange(_SUB * _SUB), _SUB)
+        bx, by = x0 + ix * d + i * s, y0 + iy * d + j * s
+        boxes = shapely.box(bx - e, by - e, bx + s + e, by + s + e)
+        codes = np.full(len(boxes), -1, dtype=np.int64)
+        open_ = np.ones(len(boxes), dtype=bool)  # no ward of lower index touches the sub-cell yet
+        for w in wards:
+            touches = shapely.intersects(self._ward_geoms[w], boxes)
+            inside = shapely.contains_properly(self._ward_geoms[w], boxes)
+            codes[open_ & inside] = w
+            codes[open_ & touches & ~inside] = -2
+            open_ &= ~touches
+        return codes.tolist(), wards
 
     def group_at(self, lon: float, lat: float) -> str | None:
         if self._group_tree is None:
