@@ -222,10 +222,28 @@ def _query(request: Request) -> dict[str, str]:
     return out
 
 
+def _coordinates(raw: bytes) -> tuple[str, str] | None:
+    """The texts of `lat` and `lon` when the query is exactly those two (either order) and `_query` would
+    split it by hand: most calls. None sends the query to the general reading."""
+    text = raw.decode("latin-1")  # str operations: several times cheaper than bytes' here
+    if not text.isascii() or "%" in text or "+" in text:
+        return None
+    if text.startswith("lat="):
+        first, sep, second = text[4:].partition("&lon=")
+    elif text.startswith("lon="):
+        second, sep, first = text[4:].partition("&lat=")
+    else:
+        return None
+    if not sep or "&" in first or "&" in second:
+        return None
+    return first, second
+
+
 def _risk_params(request: Request) -> tuple[Any, ...]:
+    coords = _coordinates(request.scope.get("query_string", b""))
+    if coords is not None:
+        return _number(coords[0], "lat", 90), _number(coords[1], "lon", 180), None, None, None, "ward", None
     q = _query(request)
-    if len(q) == 2 and "lat" in q and "lon" in q:  # most calls: coordinates alone
-        return _number(q["lat"], "lat", 90), _number(q["lon"], "lon", 180), None, None, None, "ward", None
     lat = _number(q.get("lat"), "lat", 90)
     lon = _number(q.get("lon"), "lon", 180)
     h3 = _text(q.get("h3"), "h3", 20)

@@ -60,6 +60,35 @@ def test_hot_routes_answer_as_the_router_does(served) -> None:
     caller.principal = PUBLIC
 
 
+def test_coordinates_read_from_the_raw_query_answer_as_the_general_reading(client: TestClient) -> None:
+    """`lat=…&lon=…` (either order) is read straight from the query's bytes; with any other parameter, a
+    percent-escape or a number in another form, the general reading answers: both must agree."""
+    general = client.get("/v1/risk?lat=10.776&lon=106.70&unit=ward")
+    assert general.status_code == 200 and general.json()["query"] == {"lat": 10.776, "lon": 106.7}
+    for q in (
+        "lat=10.776&lon=106.70",
+        "lon=106.7&lat=10.7760",
+        "lat=10.776&lon=106.7%30",
+        "lat=1.0776e1&lon=106.7",
+    ):
+        _same(client.get(f"/v1/risk?{q}"), general)
+    for q in ("lat=91&lon=106.7", "lon=106.7&lat=-90.5", "lat=10.7&lon=181"):
+        fast = client.get(f"/v1/risk?{q}")
+        assert fast.status_code == 422
+        _same(fast, client.get(f"/v1/risk?{q}&unit=ward"))
+
+
+def test_app_state_reads_as_attributes_and_forgets_deleted_values() -> None:
+    from api.app import AppState
+
+    state = AppState()
+    state.snapshots = 1
+    state.limiter = 2
+    del state.limiter
+    assert state.snapshots == 1 and getattr(state, "limiter", None) is None
+    assert vars(state)["snapshots"] == 1 and state._state == {"snapshots": 1}
+
+
 def test_only_plain_get_routes_marked_hot_qualify(served) -> None:
     client, _, _ = served
     hot = _hot(client.app)
