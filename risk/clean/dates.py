@@ -97,6 +97,35 @@ def parse_one(
     return (date, precision, y, ";".join(codes), "")
 
 
+def date_table(
+    uniq: np.ndarray, kind: Kind, latest: dt.date, earliest: dt.date | None = None
+) -> dict[str, np.ndarray]:
+    """Per distinct date text (an object array of str): `date` (datetime64[D], NaT when unusable),
+    `precision`, `year` (int64, -1 when unknown), `corrections` and `bad`, aligned with `uniq`."""
+    parsed = [parse_one(u, kind, latest, earliest) for u in uniq.tolist()]
+    if not parsed:
+        empty = np.array([], dtype=object)
+        return {
+            "date": np.zeros(0, "datetime64[D]"),
+            "precision": empty,
+            "year": np.zeros(0, np.int64),
+            "corrections": empty,
+            "bad": empty,
+        }
+    return {
+        "date": np.array([p[0] or np.datetime64("NaT") for p in parsed], dtype="datetime64[D]"),
+        "precision": np.array([p[1] for p in parsed], dtype=object),
+        "year": np.array([p[2] if p[2] is not None else -1 for p in parsed], dtype=np.int64),
+        "corrections": np.array([p[3] for p in parsed], dtype=object),
+        "bad": np.array([p[4] for p in parsed], dtype=object),
+    }
+
+
+def year_array(years: np.ndarray) -> pd.api.extensions.ExtensionArray:
+    """Years (-1 for unknown) as pandas' nullable Int16."""
+    return pd.arrays.IntegerArray(years.astype(np.int16), years < 0)
+
+
 def parse_dates(
     raw: pd.Series,
     *,
@@ -115,29 +144,16 @@ def parse_dates(
         raw.to_numpy(dtype=object, na_value="") if hasattr(raw, "to_numpy") else np.asarray(raw, dtype=object)
     )
     codes, uniq = pd.factorize(arr, use_na_sentinel=False)
-    parsed = [parse_one(str(u), kind, hi, earliest) for u in uniq]
-    n = len(parsed)
-    dates = (
-        np.array([p[0] or np.datetime64("NaT") for p in parsed], dtype="datetime64[D]")
-        if n
-        else np.zeros(0, "datetime64[D]")
-    )
-    years = np.array([p[2] if p[2] is not None else -1 for p in parsed], dtype=np.int64)
-    year = pd.array(years[codes], dtype="Int16")
-    year[years[codes] < 0] = pd.NA
+    t = date_table(np.array([str(u) for u in uniq], dtype=object), kind, hi, earliest)
     return pd.DataFrame(
         {
-            "date": pd.to_datetime(dates[codes])
-            if n
+            "date": pd.to_datetime(t["date"][codes])
+            if len(uniq)
             else pd.to_datetime(pd.Series([], dtype="datetime64[ns]")),
-            "precision": np.array([p[1] for p in parsed], dtype=object)[codes]
-            if n
-            else np.array([], dtype=object),
-            "year": year,
-            "corrections": np.array([p[3] for p in parsed], dtype=object)[codes]
-            if n
-            else np.array([], dtype=object),
-            "bad": np.array([p[4] for p in parsed], dtype=object)[codes] if n else np.array([], dtype=object),
+            "precision": t["precision"][codes],
+            "year": year_array(t["year"][codes]),
+            "corrections": t["corrections"][codes],
+            "bad": t["bad"][codes],
         },
         index=raw.index,
     )

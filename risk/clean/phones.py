@@ -63,18 +63,25 @@ def clean_one(text: str) -> tuple[str, str]:
     return (national, "")
 
 
+def phone_table(uniq: np.ndarray) -> dict[str, np.ndarray]:
+    """Per distinct phone text (an object array of str): `phone` and `corrections`, aligned with `uniq`."""
+    out = [clean_one(u) for u in uniq.tolist()]
+    return {
+        "phone": np.array([o[0] for o in out], dtype=object),
+        "corrections": np.array([o[1] for o in out], dtype=object),
+    }
+
+
 def clean_phones(raw: pd.Series) -> pd.DataFrame:
     """Returns `phone` ('' when missing or invalid), `corrections` and `bad` (always empty); each
     distinct value is cleaned once (cached across files)."""
     arr = raw.to_numpy(dtype=object, na_value="")
     codes, uniq = pd.factorize(arr, use_na_sentinel=False)
-    out = [clean_one(str(u)) for u in uniq]
-    phone = np.array([o[0] for o in out], dtype=object)
-    code = np.array([o[1] for o in out], dtype=object)
+    t = phone_table(np.array([str(u) for u in uniq], dtype=object))
     return pd.DataFrame(
         {
-            "phone": phone[codes] if len(out) else np.array([], dtype=object),
-            "corrections": code[codes] if len(out) else np.array([], dtype=object),
+            "phone": t["phone"][codes],
+            "corrections": t["corrections"][codes],
             "bad": np.full(len(raw), "", dtype=object),
         },
         index=raw.index,
