@@ -13,6 +13,8 @@ from functools import lru_cache
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from geo.provinces import CCCD_PROVINCE_PREFIXES
 from risk.clean.reasons import codes_where, join_codes, reopen_codes
@@ -70,20 +72,44 @@ def _one(raw: str) -> tuple[str, str, bool, bool, bool, bool, bool, float, float
     )
 
 
+_PROVINCE_CODES = np.zeros(1000, dtype=bool)
+_PROVINCE_CODES[[int(p) for p in _PROVINCE_SET if len(p) == 3 and p.isascii() and p.isdigit()]] = True
+
+
+def _plain_digits(uniq: np.ndarray) -> np.ndarray:
+    """True for values of exactly 12 or 9 ASCII digits (nothing to strip, nothing to restore)."""
+    if not len(uniq):
+        return np.zeros(0, dtype=bool)
+    hit = pc.match_substring_regex(pa.array(uniq, type=pa.string()), r"^(?:[0-9]{12}|[0-9]{9})$")
+    return hit.to_numpy(zero_copy_only=False).astype(bool)
+
+
 _FORM = ("number", "kind", "empty", "invalid", "punctuated", "lost_zero", "prov_ok", "digit4", "yy")
 
 
 def id_table(uniq: np.ndarray) -> dict[str, np.ndarray]:
     """Per distinct ID text (an object array of str): the number, its kind, the digits consistency needs,
     form flags, and the form's `corrections` codes (';'-joined), aligned with `uniq`."""
-    rows = [_one(v) for v in uniq.tolist()]
+    # Plain 12- or 9-digit numbers (almost all of them) are read in bulk; the rest one by one.
+    fast = _plain_digits(uniq)
+    rest = np.flatnonzero(~fast)
+    rows = [_one(v) for v in uniq[rest].tolist()]
     cols = list(zip(*rows, strict=True)) if rows else [()] * 9
-    t = {
-        k: np.array(
-            v, dtype=object if k in ("number", "kind") else (float if k in ("digit4", "yy") else bool)
-        )
-        for k, v in zip(_FORM, cols, strict=True)
-    }
+    t: dict[str, np.ndarray] = {}
+    for k, v in zip(_FORM, cols, strict=True):
+        dtype = object if k in ("number", "kind") else (float if k in ("digit4", "yy") else bool)
+        t[k] = np.zeros(len(uniq), dtype=dtype)
+        t[k][rest] = np.array(v, dtype=dtype)
+    if fast.any():
+        at = np.flatnonzero(fast)
+        plain = uniq[at]
+        digits = np.array(plain.tolist(), dtype="S12").view(np.uint8).reshape(-1, 12).astype(np.int64) - 48
+        cccd = digits[:, 9] >= 0  # a 9-digit number is padded with NUL bytes
+        t["number"][at] = plain
+        t["kind"][at] = np.where(cccd, "cccd", "cmnd")
+        t["prov_ok"][at] = _PROVINCE_CODES[digits[:, 0] * 100 + digits[:, 1] * 10 + digits[:, 2]]
+        t["digit4"][at] = np.where(cccd, digits[:, 3], np.nan)
+        t["yy"][at] = np.where(cccd, digits[:, 4] * 10 + digits[:, 5], np.nan)
     t["corrections"] = join_codes(
         codes_where(t["punctuated"], "id_reformatted"),
         codes_where(t["lost_zero"], "id_leading_zero"),

@@ -12,6 +12,8 @@ from functools import lru_cache
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 # 2018 conversion of 11-digit mobile prefixes (old 4-digit prefix → new 3-digit prefix).
 OLD_MOBILE_PREFIXES: dict[str, str] = {
@@ -36,6 +38,7 @@ LANDLINE = r"02\d{9}"
 
 _PUNCT = re.compile(r"[\s.\-()/]")
 _MOBILE_RX = re.compile(MOBILE + "|" + LANDLINE)
+_NATIONAL_ASCII = r"^(?:0[35789][0-9]{8}|02[0-9]{9})$"  # `clean_one` returns these unchanged, no code
 
 
 @lru_cache(maxsize=1 << 20)
@@ -65,11 +68,16 @@ def clean_one(text: str) -> tuple[str, str]:
 
 def phone_table(uniq: np.ndarray) -> dict[str, np.ndarray]:
     """Per distinct phone text (an object array of str): `phone` and `corrections`, aligned with `uniq`."""
-    out = [clean_one(u) for u in uniq.tolist()]
-    return {
-        "phone": np.array([o[0] for o in out], dtype=object),
-        "corrections": np.array([o[1] for o in out], dtype=object),
-    }
+    phone = np.array(uniq, dtype=object)
+    corrections = np.full(len(uniq), "", dtype=object)
+    if len(uniq):
+        # Numbers already in national form (most of them) stay as they are; the rest one by one.
+        ok = pc.match_substring_regex(pa.array(uniq, type=pa.string()), _NATIONAL_ASCII)
+        rest = np.flatnonzero(~ok.to_numpy(zero_copy_only=False).astype(bool))
+        out = [clean_one(u) for u in uniq[rest].tolist()]
+        phone[rest] = [o[0] for o in out]
+        corrections[rest] = [o[1] for o in out]
+    return {"phone": phone, "corrections": corrections}
 
 
 def clean_phones(raw: pd.Series) -> pd.DataFrame:

@@ -146,8 +146,9 @@ def clean_rows(fields: pd.DataFrame, kind: str, *, latest: dt.date) -> pd.DataFr
     full_name_raw = fields["full_name"].astype(str)
     out = pd.DataFrame(
         {
+            # as pandas would infer it from the values (all missing: an object column)
             "full_name_raw": full_name_raw.array
-            if full_name_raw.dtype == "str"
+            if full_name_raw.dtype == "str" and full_name_raw.count()
             else full_name_raw.to_numpy(),
             "full_name": str_column(names["full_name"], name_codes),
             "name_key": str_column(names["name_key"], name_codes),
