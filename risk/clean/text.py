@@ -113,6 +113,27 @@ def check_table(uniq: np.ndarray, max_chars: int, *, mojibake: bool = True) -> d
             k: np.array(v, dtype=object if k == "text" else bool) for k, v in zip(names, cols, strict=True)
         }
     arr = pa.array(uniq, type=pa.string())
+    # Plain ASCII letters, digits and slashes (IDs, phones, dates) have nothing to remove or flag but
+    # their length: only the other values go through the regular expressions.
+    plain = pc.match_substring_regex(arr, r"^[0-9A-Za-z/]*$").to_numpy(zero_copy_only=False).astype(bool)
+    if plain.sum() > len(plain) // 2:
+        out = {
+            "text": uniq.copy(),
+            "too_long": pc.greater(pc.utf8_length(arr), max_chars)
+            .to_numpy(zero_copy_only=False)
+            .astype(bool),
+        }
+        for k in ("control", "formula", "formula_text", "mojibake"):
+            out[k] = np.zeros(len(uniq), dtype=bool)
+        rest = np.flatnonzero(~plain)
+        if len(rest):
+            for k, v in _check_arrow(arr.take(pa.array(rest)), max_chars, mojibake).items():
+                out[k][rest] = v
+        return out
+    return _check_arrow(arr, max_chars, mojibake)
+
+
+def _check_arrow(arr: pa.Array, max_chars: int, mojibake: bool) -> dict[str, np.ndarray]:
     control = pc.match_substring_regex(arr, _RX_CONTROL)
     text = pc.utf8_trim_whitespace(pc.replace_substring_regex(arr, _RX_CONTROL, " "))
     formula = pc.match_substring_regex(text, _RX_FORMULA)
