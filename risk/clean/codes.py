@@ -8,10 +8,10 @@ import tomllib
 from functools import lru_cache
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
-from geo.vntext import fold, map_unique
-from risk.clean.reasons import codes_where, join_codes
+from geo.vntext import fold
 
 VOCAB_FILE = Path(__file__).with_name("vocab.toml")
 
@@ -40,24 +40,29 @@ def canonical_values(fieldname: str) -> list[str]:
     return sorted(set(vocabulary()[fieldname].values()))
 
 
+def code_table(uniq: np.ndarray, fieldname: str, *, unknown_is_bad: bool = True) -> dict[str, np.ndarray]:
+    """Per distinct text (an object array of str): `value` (None when not in the list), `corrections`
+    (`code_normalized`) and `bad` (`code_unknown` when not in the list), aligned with `uniq`."""
+    table = vocabulary()[fieldname]
+    folded = [fold(v).strip(" .:;,") for v in uniq.tolist()]
+    value = np.array([_lookup(f, table) for f in folded], dtype=object)
+    empty = np.array([f == "" for f in folded], dtype=bool)
+    known = np.array([v is not None for v in value.tolist()], dtype=bool)
+    changed = known & (uniq != np.where(known, value, "")) if len(uniq) else known
+    unknown = ~empty & ~known
+    return {
+        "value": value,
+        "corrections": np.where(changed, "code_normalized", "").astype(object),
+        "bad": np.where(unknown & unknown_is_bad, "code_unknown", "").astype(object),
+    }
+
+
 def map_codes(raw: pd.Series, fieldname: str, *, unknown_is_bad: bool = True) -> pd.DataFrame:
     """Map a coded column; returns `value`, `corrections` and `bad` (`code_unknown` when not in the list)."""
-    table = vocabulary()[fieldname]
     text = raw.astype(object).where(raw.notna(), "").astype(str)
-    folded = map_unique(text, lambda v: fold(v).strip(" .:;,"))
-    value = map_unique(folded, lambda v: _lookup(str(v), table))
-    empty = (folded == "").to_numpy()
-    known = value.notna().to_numpy()
-    changed = known & (text.to_numpy(dtype=object) != value.fillna("").to_numpy(dtype=object))
-    unknown = ~empty & ~known
-    return pd.DataFrame(
-        {
-            "value": value.where(value.notna(), None).to_numpy(dtype=object),
-            "corrections": join_codes(codes_where(changed, "code_normalized")),
-            "bad": join_codes(codes_where(unknown & unknown_is_bad, "code_unknown")),
-        },
-        index=raw.index,
-    )
+    codes, uniq = pd.factorize(text.to_numpy(dtype=object), use_na_sentinel=False)
+    t = code_table(np.asarray(uniq, dtype=object), fieldname, unknown_is_bad=unknown_is_bad)
+    return pd.DataFrame({k: v[codes] for k, v in t.items()}, index=raw.index)
 
 
 _PAREN = re.compile(r"\s*\(([^)]*)\)\s*")

@@ -13,10 +13,12 @@ from functools import lru_cache
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from geo.provinces import CCCD_PROVINCE_PREFIXES
-from risk.clean.reasons import codes_where, join_codes
-from risk.clean.text import by_distinct
+from risk.clean.reasons import codes_where, join_codes, reopen_codes
+from risk.clean.text import factorize_text
 
 _PROVINCES = np.array(sorted(CCCD_PROVINCE_PREFIXES), dtype=object)
 
@@ -70,19 +72,69 @@ def _one(raw: str) -> tuple[str, str, bool, bool, bool, bool, bool, float, float
     )
 
 
-def _normalise(raw: pd.Series) -> pd.DataFrame:
-    """Per distinct ID text: the number, its kind, the digits consistency needs, and form flags."""
-    rows = [_one(str(v)) for v in raw.to_numpy(dtype=object)]
+_PROVINCE_CODES = np.zeros(1000, dtype=bool)
+_PROVINCE_CODES[[int(p) for p in _PROVINCE_SET if len(p) == 3 and p.isascii() and p.isdigit()]] = True
+
+
+def _plain_digits(uniq: np.ndarray) -> np.ndarray:
+    """True for values of exactly 12 or 9 ASCII digits (nothing to strip, nothing to restore)."""
+    if not len(uniq):
+        return np.zeros(0, dtype=bool)
+    hit = pc.match_substring_regex(pa.array(uniq, type=pa.string()), r"^(?:[0-9]{12}|[0-9]{9})$")
+    return hit.to_numpy(zero_copy_only=False).astype(bool)
+
+
+_FORM = ("number", "kind", "empty", "invalid", "punctuated", "lost_zero", "prov_ok", "digit4", "yy")
+
+
+def id_table(uniq: np.ndarray) -> dict[str, np.ndarray]:
+    """Per distinct ID text (an object array of str): the number, its kind, the digits consistency needs,
+    form flags, and the form's `corrections` codes (';'-joined), aligned with `uniq`."""
+    # Plain 12- or 9-digit numbers (almost all of them) are read in bulk; the rest one by one.
+    fast = _plain_digits(uniq)
+    rest = np.flatnonzero(~fast)
+    rows = [_one(v) for v in uniq[rest].tolist()]
     cols = list(zip(*rows, strict=True)) if rows else [()] * 9
-    names = ("number", "kind", "empty", "invalid", "punctuated", "lost_zero", "prov_ok", "digit4", "yy")
-    return pd.DataFrame(
-        {
-            k: np.array(
-                v, dtype=object if k in ("number", "kind") else (float if k in ("digit4", "yy") else bool)
-            )
-            for k, v in zip(names, cols, strict=True)
-        }
+    t: dict[str, np.ndarray] = {}
+    for k, v in zip(_FORM, cols, strict=True):
+        dtype = object if k in ("number", "kind") else (float if k in ("digit4", "yy") else bool)
+        t[k] = np.zeros(len(uniq), dtype=dtype)
+        t[k][rest] = np.array(v, dtype=dtype)
+    if fast.any():
+        at = np.flatnonzero(fast)
+        plain = uniq[at]
+        digits = np.array(plain.tolist(), dtype="S12").view(np.uint8).reshape(-1, 12).astype(np.int64) - 48
+        cccd = digits[:, 9] >= 0  # a 9-digit number is padded with NUL bytes
+        t["number"][at] = plain
+        t["kind"][at] = np.where(cccd, "cccd", "cmnd")
+        t["prov_ok"][at] = _PROVINCE_CODES[digits[:, 0] * 100 + digits[:, 1] * 10 + digits[:, 2]]
+        t["digit4"][at] = np.where(cccd, digits[:, 3], np.nan)
+        t["yy"][at] = np.where(cccd, digits[:, 4] * 10 + digits[:, 5], np.nan)
+    t["corrections"] = join_codes(
+        codes_where(t["punctuated"], "id_reformatted"),
+        codes_where(t["lost_zero"], "id_leading_zero"),
+        codes_where(t["kind"] == "cmnd", "id_cmnd"),
+        codes_where(t["kind"] == "passport", "id_passport"),
+        codes_where(t["empty"], "id_missing"),
+        codes_where(t["invalid"], "id_invalid"),
     )
+    return t
+
+
+def id_consistent(
+    t: dict[str, np.ndarray], codes: np.ndarray, birth_year: np.ndarray, sex: np.ndarray
+) -> np.ndarray:
+    """Per row: a CCCD whose province, century/sex and year digits agree with the record's birth year
+    (float, NaN unknown) and sex ('M'/'F'/other)."""
+    year = np.asarray(birth_year, dtype=float)
+    cccd = (t["kind"] == "cccd")[codes]
+    digit4 = t["digit4"][codes]
+    want = expected_century_sex_digit(year, sex)
+    # Sex unknown: the digit must still say the right century.
+    century_ok = np.where(np.isnan(year), True, np.floor(digit4 / 2) == np.floor((year - 1900) / 100))
+    sex_ok = (want < 0) | (digit4 == want)
+    year_ok = np.isnan(year) | (t["yy"][codes] == (year % 100))
+    return cccd & t["prov_ok"][codes] & century_ok & sex_ok & year_ok
 
 
 def clean_ids(raw: pd.Series, birth_year: pd.Series, sex: pd.Series) -> pd.DataFrame:
@@ -93,30 +145,18 @@ def clean_ids(raw: pd.Series, birth_year: pd.Series, sex: pd.Series) -> pd.DataF
     `corrections` and `bad` (always empty: a bad ID does not make a row unusable, it only loses the ID).
     The text work is done once per distinct value; the checks against the record are vectorised.
     """
-    n = by_distinct(raw, _normalise)
-    cccd = (n["kind"] == "cccd").to_numpy()
-    cmnd = (n["kind"] == "cmnd").to_numpy()
-    passport = (n["kind"] == "passport").to_numpy()
+    codes, uniq = factorize_text(raw)
+    t = id_table(uniq)
     year = pd.to_numeric(birth_year, errors="coerce").to_numpy(dtype=float)
-    digit4 = n["digit4"].to_numpy(dtype=float)
-    want = expected_century_sex_digit(year, sex.astype(object).to_numpy())
-    # Sex unknown: the digit must still say the right century.
-    century_ok = np.where(np.isnan(year), True, np.floor(digit4 / 2) == np.floor((year - 1900) / 100))
-    sex_ok = (want < 0) | (digit4 == want)
-    year_ok = np.isnan(year) | (n["yy"].to_numpy(dtype=float) == (year % 100))
-    consistent = cccd & n["prov_ok"].to_numpy(bool) & century_ok & sex_ok & year_ok
+    consistent = id_consistent(t, codes, year, sex.astype(object).to_numpy())
+    cccd = (t["kind"] == "cccd")[codes]
     return pd.DataFrame(
         {
-            "id_number": n["number"].to_numpy(dtype=object),
-            "id_kind": n["kind"].to_numpy(dtype=object),
+            "id_number": t["number"][codes],
+            "id_kind": t["kind"][codes],
             "id_consistent": consistent,
             "corrections": join_codes(
-                codes_where(n["punctuated"].to_numpy(bool), "id_reformatted"),
-                codes_where(n["lost_zero"].to_numpy(bool), "id_leading_zero"),
-                codes_where(cmnd, "id_cmnd"),
-                codes_where(passport, "id_passport"),
-                codes_where(n["empty"].to_numpy(bool), "id_missing"),
-                codes_where(n["invalid"].to_numpy(bool), "id_invalid"),
+                reopen_codes(t["corrections"])[codes],
                 codes_where(cccd & ~consistent, "id_inconsistent"),
             ),
             "bad": np.full(len(raw), "", dtype=object),

@@ -106,40 +106,40 @@ def _one(text: str) -> tuple[str, str, str, str, str, int]:
     return (name, key, family, middle, given, flags)
 
 
-def clean_names(raw: pd.Series) -> pd.DataFrame:
-    """Normal form, folded key, parts and reason codes for a column of names (one call per distinct value)."""
-    text = raw.astype(object).where(raw.notna(), "").astype(str)
-    codes, uniques = pd.factorize(text.to_numpy(dtype=object), use_na_sentinel=False)
-    table = [_one(u) for u in uniques]
+def name_table(uniq: np.ndarray) -> dict[str, np.ndarray]:
+    """Per distinct name text (an object array of str): `full_name`, `name_key`, the parts, and the
+    `corrections` and `bad` codes (';'-joined), aligned with `uniq`."""
+    table = [_one(u) for u in uniq.tolist()]
     cols = list(zip(*table, strict=True)) if table else [()] * 6
-
-    def take(i: int, dtype: object = object) -> np.ndarray:
-        return np.asarray(cols[i], dtype=dtype)[codes] if table else np.array([], dtype=dtype)
-
-    flags = take(5, np.int64)
+    flags = np.asarray(cols[5], dtype=np.int64)
 
     def flag(bit: int) -> np.ndarray:
         return (flags >> bit) & 1 == 1
 
     invalid = flag(_F_INVALID)
-    too_long = text.str.len().to_numpy() > MAX_NAME_LENGTH
-    return pd.DataFrame(
-        {
-            "full_name": take(0),
-            "name_key": take(1),
-            "family_name": take(2),
-            "middle_name": take(3),
-            "given_name": take(4),
-            "corrections": join_codes(
-                codes_where(flag(_F_UNICODE) & ~invalid, "name_unicode"),
-                codes_where(flag(_F_D) & ~invalid, "name_d_lookalike"),
-                codes_where(flag(_F_TONE) & ~invalid, "name_tone_style"),
-                codes_where(flag(_F_CASE) & ~invalid, "name_case"),
-                codes_where(flag(_F_SPACE) & ~invalid, "name_spacing"),
-                codes_where(flag(_F_STRIPPED) & ~invalid, "name_symbols"),
-                codes_where(flag(_F_NO_MARKS), "name_no_diacritics"),
-            ),
-            "bad": join_codes(codes_where(invalid, "name_invalid"), codes_where(too_long, "too_long")),
-        },
-        index=raw.index,
-    )
+    too_long = np.fromiter((len(u) > MAX_NAME_LENGTH for u in uniq.tolist()), dtype=bool, count=len(uniq))
+    return {
+        "full_name": np.asarray(cols[0], dtype=object),
+        "name_key": np.asarray(cols[1], dtype=object),
+        "family_name": np.asarray(cols[2], dtype=object),
+        "middle_name": np.asarray(cols[3], dtype=object),
+        "given_name": np.asarray(cols[4], dtype=object),
+        "corrections": join_codes(
+            codes_where(flag(_F_UNICODE) & ~invalid, "name_unicode"),
+            codes_where(flag(_F_D) & ~invalid, "name_d_lookalike"),
+            codes_where(flag(_F_TONE) & ~invalid, "name_tone_style"),
+            codes_where(flag(_F_CASE) & ~invalid, "name_case"),
+            codes_where(flag(_F_SPACE) & ~invalid, "name_spacing"),
+            codes_where(flag(_F_STRIPPED) & ~invalid, "name_symbols"),
+            codes_where(flag(_F_NO_MARKS), "name_no_diacritics"),
+        ),
+        "bad": join_codes(codes_where(invalid, "name_invalid"), codes_where(too_long, "too_long")),
+    }
+
+
+def clean_names(raw: pd.Series) -> pd.DataFrame:
+    """Normal form, folded key, parts and reason codes for a column of names (one call per distinct value)."""
+    text = raw.astype(object).where(raw.notna(), "").astype(str)
+    codes, uniques = pd.factorize(text.to_numpy(dtype=object), use_na_sentinel=False)
+    table = name_table(np.asarray(uniques, dtype=object))
+    return pd.DataFrame({k: v[codes] for k, v in table.items()}, index=raw.index)

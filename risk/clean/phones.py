@@ -12,6 +12,8 @@ from functools import lru_cache
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 # 2018 conversion of 11-digit mobile prefixes (old 4-digit prefix → new 3-digit prefix).
 OLD_MOBILE_PREFIXES: dict[str, str] = {
@@ -36,6 +38,7 @@ LANDLINE = r"02\d{9}"
 
 _PUNCT = re.compile(r"[\s.\-()/]")
 _MOBILE_RX = re.compile(MOBILE + "|" + LANDLINE)
+_NATIONAL_ASCII = r"^(?:0[35789][0-9]{8}|02[0-9]{9})$"  # `clean_one` returns these unchanged, no code
 
 
 @lru_cache(maxsize=1 << 20)
@@ -63,18 +66,30 @@ def clean_one(text: str) -> tuple[str, str]:
     return (national, "")
 
 
+def phone_table(uniq: np.ndarray) -> dict[str, np.ndarray]:
+    """Per distinct phone text (an object array of str): `phone` and `corrections`, aligned with `uniq`."""
+    phone = np.array(uniq, dtype=object)
+    corrections = np.full(len(uniq), "", dtype=object)
+    if len(uniq):
+        # Numbers already in national form (most of them) stay as they are; the rest one by one.
+        ok = pc.match_substring_regex(pa.array(uniq, type=pa.string()), _NATIONAL_ASCII)
+        rest = np.flatnonzero(~ok.to_numpy(zero_copy_only=False).astype(bool))
+        out = [clean_one(u) for u in uniq[rest].tolist()]
+        phone[rest] = [o[0] for o in out]
+        corrections[rest] = [o[1] for o in out]
+    return {"phone": phone, "corrections": corrections}
+
+
 def clean_phones(raw: pd.Series) -> pd.DataFrame:
     """Returns `phone` ('' when missing or invalid), `corrections` and `bad` (always empty); each
     distinct value is cleaned once (cached across files)."""
     arr = raw.to_numpy(dtype=object, na_value="")
     codes, uniq = pd.factorize(arr, use_na_sentinel=False)
-    out = [clean_one(str(u)) for u in uniq]
-    phone = np.array([o[0] for o in out], dtype=object)
-    code = np.array([o[1] for o in out], dtype=object)
+    t = phone_table(np.array([str(u) for u in uniq], dtype=object))
     return pd.DataFrame(
         {
-            "phone": phone[codes] if len(out) else np.array([], dtype=object),
-            "corrections": code[codes] if len(out) else np.array([], dtype=object),
+            "phone": t["phone"][codes],
+            "corrections": t["corrections"][codes],
             "bad": np.full(len(raw), "", dtype=object),
         },
         index=raw.index,

@@ -304,6 +304,55 @@ def join_codes(*parts: np.ndarray) -> np.ndarray:
     return tidy[combo] if k else np.full(n, "", dtype=object)
 
 
+def reopen_codes(joined: np.ndarray) -> np.ndarray:
+    """';'-joined code lists with a ';' after each non-empty one, to be joined with more codes (run it
+    on distinct values)."""
+    return np.array([f"{u};" if u else "" for u in np.asarray(joined, dtype=object).tolist()], dtype=object)
+
+
+def join_parts(n: int, parts: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
+    """`join_codes` of parts given as (per-row index, labels): row i's part is `labels[index[i]]` (a
+    mask is its own index into `["", "code;"]`). Returns (per-row index, distinct joined strings), the
+    same strings `join_codes` builds, without an object array per part: rows are numbered by their
+    combination of integer indices and each distinct combination's string is built once."""
+    used: list[tuple[np.ndarray, np.ndarray]] = []
+    combo = np.zeros(n, dtype=np.int64)
+    size = 1
+    for index, labels in parts:
+        labels = np.asarray(labels, dtype=object)
+        lc, lu = pd.factorize(labels, use_na_sentinel=False)
+        if not len(lu) or (len(lu) == 1 and lu[0] == ""):
+            continue  # adds nothing to any row
+        if len(lu) < len(labels):
+            index, labels = lc[index], np.asarray(lu, dtype=object)
+        used.append((index, labels))
+        if len(labels) > 1:
+            if size * len(labels) > 1 << 62:
+                combo, uniq = pd.factorize(combo)
+                combo = combo.astype(np.int64)
+                size = len(uniq)
+            combo = combo * len(labels) + index
+            size *= len(labels)
+    if not n:
+        return np.zeros(0, dtype=np.intp), np.array([], dtype=object)
+    combo = pd.factorize(combo)[0]
+    k = int(combo.max()) + 1
+    first = np.zeros(k, dtype=np.int64)
+    first[combo[::-1]] = np.arange(n - 1, -1, -1)
+    tidy = np.empty(k, dtype=object)
+    for j, row in enumerate(first.tolist()):
+        joined = "".join(labels[index[row]] for index, labels in used)
+        tidy[j] = ";".join(dict.fromkeys(c for c in joined.split(";") if c))
+    return combo, tidy
+
+
+def mask_part(mask: np.ndarray, code: str) -> tuple[np.ndarray, np.ndarray]:
+    """A `join_parts` part: `code` where mask is true."""
+    if code not in REASONS:
+        raise KeyError(f"unknown reason code {code!r}")
+    return np.asarray(mask, dtype=bool).astype(np.int8), np.array(["", code + ";"], dtype=object)
+
+
 def split_codes(joined: pd.Series) -> pd.Series:
     """';'-joined codes → lists (for reports)."""
     return joined.fillna("").map(lambda s: [c for c in s.split(";") if c])

@@ -101,43 +101,108 @@ def _check_one(v: str, max_chars: int, mojibake: bool) -> tuple[str, bool, bool,
     )
 
 
-def text_checks(values: pd.Series, max_chars: int, *, mojibake: bool = True) -> pd.DataFrame:
-    """Per value: cleaned text (control characters removed, stripped) and booleans `control`, `too_long`,
-    `formula` (any leading = @ + -), `formula_text` (the same but not a signed number), `mojibake` (only
-    when asked). Runs once per distinct value, in Arrow's regular-expression kernels."""
-
-    def run(u: pd.Series) -> pd.DataFrame:
-        if len(u) <= SMALL:
-            rows = [_check_one(v, max_chars, mojibake) for v in u.to_numpy(dtype=object)]
-            cols = list(zip(*rows, strict=True)) if rows else [()] * 6
-            names = ("text", "control", "too_long", "formula", "formula_text", "mojibake")
-            return pd.DataFrame(
-                {
-                    k: np.array(v, dtype=object if k == "text" else bool)
-                    for k, v in zip(names, cols, strict=True)
-                }
-            )
-        arr = pa.array(u.to_numpy(dtype=object), type=pa.string())
-        control = pc.match_substring_regex(arr, _RX_CONTROL)
-        text = pc.utf8_trim_whitespace(pc.replace_substring_regex(arr, _RX_CONTROL, " "))
-        formula = pc.match_substring_regex(text, _RX_FORMULA)
-        signed = pc.match_substring_regex(text, _RX_SIGNED_NUMBER)
+def check_table(uniq: np.ndarray, max_chars: int, *, mojibake: bool = True) -> dict[str, np.ndarray]:
+    """`text_checks` on distinct values (an object array of str): one array per result, aligned with
+    `uniq`. Few values go through a cached Python check, many through Arrow's regular-expression kernels
+    (the same choice `text_checks` makes, so both give the same answers)."""
+    names = ("text", "control", "too_long", "formula", "formula_text", "mojibake")
+    if len(uniq) <= SMALL:
+        rows = [_check_one(v, max_chars, mojibake) for v in uniq.tolist()]
+        cols = list(zip(*rows, strict=True)) if rows else [()] * 6
+        return {
+            k: np.array(v, dtype=object if k == "text" else bool) for k, v in zip(names, cols, strict=True)
+        }
+    arr = pa.array(uniq, type=pa.string())
+    # Plain ASCII letters, digits and slashes (IDs, phones, dates) have nothing to remove or flag but
+    # their length: only the other values go through the regular expressions.
+    plain = pc.match_substring_regex(arr, r"^[0-9A-Za-z/]*$").to_numpy(zero_copy_only=False).astype(bool)
+    if plain.sum() > len(plain) // 2:
         out = {
-            "text": text.to_numpy(zero_copy_only=False).astype(object),
-            "control": control.to_numpy(zero_copy_only=False).astype(bool),
+            "text": uniq.copy(),
             "too_long": pc.greater(pc.utf8_length(arr), max_chars)
             .to_numpy(zero_copy_only=False)
             .astype(bool),
-            "formula": formula.to_numpy(zero_copy_only=False).astype(bool),
-            "formula_text": pc.and_(formula, pc.invert(signed)).to_numpy(zero_copy_only=False).astype(bool),
         }
-        if mojibake:
-            nfc = pc.utf8_normalize(text, "NFC")
-            out["mojibake"] = (
-                pc.match_substring_regex(nfc, _RX_MOJIBAKE).to_numpy(zero_copy_only=False).astype(bool)
-            )
-        else:
-            out["mojibake"] = np.zeros(len(arr), dtype=bool)
-        return pd.DataFrame(out)
+        for k in ("control", "formula", "formula_text", "mojibake"):
+            out[k] = np.zeros(len(uniq), dtype=bool)
+        rest = np.flatnonzero(~plain)
+        if len(rest):
+            for k, v in _check_arrow(arr.take(pa.array(rest)), max_chars, mojibake).items():
+                out[k][rest] = v
+        return out
+    return _check_arrow(arr, max_chars, mojibake)
 
-    return by_distinct(values, run)
+
+def _check_arrow(arr: pa.Array, max_chars: int, mojibake: bool) -> dict[str, np.ndarray]:
+    control = pc.match_substring_regex(arr, _RX_CONTROL)
+    text = pc.utf8_trim_whitespace(pc.replace_substring_regex(arr, _RX_CONTROL, " "))
+    formula = pc.match_substring_regex(text, _RX_FORMULA)
+    signed = pc.match_substring_regex(text, _RX_SIGNED_NUMBER)
+    out = {
+        "text": text.to_numpy(zero_copy_only=False).astype(object),
+        "control": control.to_numpy(zero_copy_only=False).astype(bool),
+        "too_long": pc.greater(pc.utf8_length(arr), max_chars).to_numpy(zero_copy_only=False).astype(bool),
+        "formula": formula.to_numpy(zero_copy_only=False).astype(bool),
+        "formula_text": pc.and_(formula, pc.invert(signed)).to_numpy(zero_copy_only=False).astype(bool),
+    }
+    if mojibake:
+        nfc = pc.utf8_normalize(text, "NFC")
+        out["mojibake"] = (
+            pc.match_substring_regex(nfc, _RX_MOJIBAKE).to_numpy(zero_copy_only=False).astype(bool)
+        )
+    else:
+        out["mojibake"] = np.zeros(len(arr), dtype=bool)
+    return out
+
+
+def text_checks(values: pd.Series, max_chars: int, *, mojibake: bool = True) -> pd.DataFrame:
+    """Per value: cleaned text (control characters removed, stripped) and booleans `control`, `too_long`,
+    `formula` (any leading = @ + -), `formula_text` (the same but not a signed number), `mojibake` (only
+    when asked). Runs once per distinct value (`check_table`)."""
+    return by_distinct(
+        values, lambda u: pd.DataFrame(check_table(u.to_numpy(dtype=object), max_chars, mojibake=mojibake))
+    )
+
+
+_STR = pd.StringDtype("pyarrow", na_value=np.nan)
+
+
+def factorize_text(values: pd.Series | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(codes, distinct values) of a text column, missing values read as ''; the distinct values are an
+    object array of str. Arrow-backed columns are encoded by Arrow without a Python object per row."""
+    if (
+        isinstance(values, pd.Series)
+        and isinstance(values.dtype, pd.StringDtype)
+        and values.dtype.storage == "pyarrow"
+    ):
+        arr = pa.array(values.array)
+        if isinstance(arr, pa.ChunkedArray):
+            arr = arr.combine_chunks()
+        if arr.null_count:
+            arr = pc.fill_null(arr, "")
+        enc = pc.dictionary_encode(arr)
+        codes = enc.indices.to_numpy(zero_copy_only=False).astype(np.intp, copy=False)
+        uniq = enc.dictionary.to_numpy(zero_copy_only=False).astype(object, copy=False)
+        return codes, uniq
+    arr = (
+        values.to_numpy(dtype=object, na_value="")
+        if isinstance(values, pd.Series)
+        else np.asarray(values, dtype=object)
+    )
+    codes, uniq = pd.factorize(arr, use_na_sentinel=False)
+    if len(uniq) and not all(isinstance(u, str) for u in uniq.tolist()):
+        uniq = np.array(
+            ["" if u is None or (isinstance(u, float) and np.isnan(u)) else str(u) for u in uniq.tolist()],
+            dtype=object,
+        )
+    return codes.astype(np.intp, copy=False), np.asarray(uniq, dtype=object)
+
+
+def str_column(uniq: np.ndarray, codes: np.ndarray) -> pd.api.extensions.ExtensionArray:
+    """pandas' text column (`str` dtype, Arrow-backed) of `uniq[codes]` (None for missing), built by an
+    Arrow take: the same column as pandas infers from the object array, without a Python object per row
+    (an empty column, or one with no text at all, stays an object array, as pandas infers that too)."""
+    if not len(codes) or not any(isinstance(u, str) for u in uniq.tolist()):
+        return np.asarray(uniq, dtype=object)[np.asarray(codes, dtype=np.intp)]
+    arr = pa.array(np.asarray(uniq, dtype=object), type=pa.string())
+    return pd.array(arr.take(pa.array(np.asarray(codes, dtype=np.int64))), dtype=_STR)

@@ -12,13 +12,13 @@ import datetime as dt
 import numpy as np
 import pandas as pd
 
-from risk.clean.codes import map_codes
-from risk.clean.dates import parse_dates
-from risk.clean.ids import clean_ids
-from risk.clean.names import clean_names
-from risk.clean.phones import clean_phones
-from risk.clean.reasons import codes_where, join_codes
-from risk.clean.text import text_checks
+from risk.clean.codes import code_table
+from risk.clean.dates import date_table, year_array
+from risk.clean.ids import id_consistent, id_table
+from risk.clean.names import name_table
+from risk.clean.phones import phone_table
+from risk.clean.reasons import join_parts, mask_part, reopen_codes
+from risk.clean.text import check_table, factorize_text, str_column
 from risk.ingest.settings import ingest_settings
 from risk.ingest.sources import FIELDS, REQUIRED
 
@@ -46,9 +46,10 @@ def clean_rows(fields: pd.DataFrame, kind: str, *, latest: dt.date) -> pd.DataFr
     settings = ingest_settings()
     n = len(fields)
     idx = fields.index
-    # The working columns are plain object arrays: pandas 3 would otherwise turn each back into its
-    # Arrow string dtype on every assignment and out of it on every read (most of the cleaning time).
-    f: dict[str, np.ndarray] = {}
+    # Every field is held as (codes, text per distinct raw value): each rule runs once per distinct
+    # value, row-level results are integer takes, and no pandas object is built per step (with pandas
+    # 3 each would convert every row to its Arrow string dtype and back).
+    cols: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     had_control = np.zeros(n, dtype=bool)
     too_long = np.zeros(n, dtype=bool)
     formula = np.zeros(n, dtype=bool)
@@ -59,148 +60,194 @@ def clean_rows(fields: pd.DataFrame, kind: str, *, latest: dt.date) -> pd.DataFr
     identity_formula = np.zeros(n, dtype=bool)
     name_formula = np.zeros(n, dtype=bool)
     for c in FIELDS:
-        col = fields[c]
-        if not len(col) or (col.nunique() == 1 and str(col.iloc[0]) == ""):
-            f[c] = np.full(n, "", dtype=object)
+        codes, uniq = factorize_text(fields[c])
+        if not n or (len(uniq) == 1 and uniq[0] == ""):
+            cols[c] = (np.zeros(n, dtype=np.intp), np.array([""], dtype=object))
             continue
-        chk = text_checks(col, settings.max_field_chars, mojibake=c in MOJIBAKE_FIELDS)
-        f[c] = chk["text"].to_numpy(dtype=object).copy()
-        had_control |= chk["control"].to_numpy(bool)
-        too_long |= chk["too_long"].to_numpy(bool)
+        chk = check_table(uniq, settings.max_field_chars, mojibake=c in MOJIBAKE_FIELDS)
+        text = chk["text"].copy()
+        had_control |= _rows(chk["control"], codes)
+        too_long |= _rows(chk["too_long"], codes)
         if event_kind and c in IDENTITY_FIELDS:
-            hit = chk["formula"].to_numpy(bool)
+            hit = _rows(chk["formula"], codes)
             identity_formula |= hit
             if c == "full_name":
                 name_formula = hit
-            f[c][hit] = ""
+            text[chk["formula"]] = ""
         elif c in KEY_FIELDS:
-            formula |= chk["formula"].to_numpy(bool)
+            formula |= _rows(chk["formula"], codes)
         elif c in SOFT_FORMULA_FIELDS:
-            hit = chk["formula_text"].to_numpy(bool)
-            soft_formula |= hit
-            f[c][hit] = ""
+            soft_formula |= _rows(chk["formula_text"], codes)
+            text[chk["formula_text"]] = ""
         if c == "address":
-            address_mojibake = chk["mojibake"].to_numpy(bool)
-            f[c][address_mojibake] = ""
+            address_mojibake = _rows(chk["mojibake"], codes)
+            text[chk["mojibake"]] = ""
         elif c in ("full_name", "family_name", "given_name", "middle_name"):
-            mojibake |= chk["mojibake"].to_numpy(bool)
+            mojibake |= _rows(chk["mojibake"], codes)
+        cols[c] = (codes, text)
 
-    def col(c: str) -> pd.Series:
-        return pd.Series(f[c], index=idx, dtype=object)
+    def empty(c: str) -> np.ndarray:
+        codes, text = cols[c]
+        return (text == "")[codes]
 
-    names = clean_names(col("full_name"))
-    births = parse_dates(
-        pd.Series(np.where(f["birth_date"] != "", f["birth_date"], f["birth_year"]), index=idx, dtype=object),
-        kind="birth",
-        latest=latest,
-    )
-    events = parse_dates(col("event_date"), kind="event", latest=latest, earliest=settings.epidemic_start)
+    name_codes, name_text = cols["full_name"]
+    names = name_table(name_text)
+    birth_codes, birth_text = _first_of(cols["birth_date"], cols["birth_year"])
+    births = date_table(birth_text, "birth", latest)
+    event_codes, event_text = cols["event_date"]
+    events = date_table(event_text, "event", latest, settings.epidemic_start)
+    birth_date = births["date"][birth_codes]
+    event_date = events["date"][event_codes]
+    birth_year = births["year"][birth_codes]
     # Born after the event it records (vaccinated, tested, reported) cannot be.
-    after_event = (births["date"] > events["date"]).to_numpy(dtype=bool)
+    after_event = birth_date > event_date
     dob_dropped = np.zeros(n, dtype=bool)
+    birth_corr = (birth_codes, reopen_codes(births["corrections"]))
+    birth_bad = (birth_codes, reopen_codes(births["bad"]))
+    precision = births["precision"][birth_codes]
     if event_kind:
-        dob_dropped = after_event | births["bad"].astype(str).str.contains("|".join(DOB_BAD)).to_numpy()
-        births = _drop_births(births, dob_dropped)
+        unusable = np.array([any(b in v for b in DOB_BAD) for v in births["bad"].tolist()], dtype=bool)
+        dob_dropped = after_event | _rows(unusable, birth_codes)
+        # Birth dates that cannot be used removed (date, precision, year), their codes with them.
+        birth_date[dob_dropped] = np.datetime64("NaT")
+        precision[dob_dropped] = None
+        birth_year[dob_dropped] = -1
+        birth_corr = _blank_where(birth_corr, dob_dropped)
         after_event = np.zeros(n, dtype=bool)
-    sex = map_codes(col("sex"), "sex", unknown_is_bad=False)
-    ids = clean_ids(col("id_number"), births["year"], sex["value"])
-    phones = clean_phones(col("phone"))
-    exposure = parse_dates(
-        col("exposure_date"), kind="event", latest=latest, earliest=settings.epidemic_start
-    )
+    sex_codes, sex_text = cols["sex"]
+    sex_table = code_table(sex_text, "sex", unknown_is_bad=False)
+    sex_value = sex_table["value"][sex_codes]
+    id_codes, id_text = cols["id_number"]
+    ids = id_table(id_text)
+    year = np.where(birth_year < 0, np.nan, birth_year.astype(float))
+    consistent = id_consistent(ids, id_codes, year, sex_value)
+    id_kind = ids["kind"][id_codes]
+    phone_codes, phone_text = cols["phone"]
+    phones = phone_table(phone_text)
+    exposure_codes, exposure_text = cols["exposure_date"]
+    exposure = date_table(exposure_text, "event", latest, settings.epidemic_start)
 
     required_missing = np.zeros(n, dtype=bool)
     for r in REQUIRED[kind]:
         if r == "full_name":
             continue
-        required_missing |= f[r] == ""
-    no_name = (names["full_name"].astype(str) == "").to_numpy()
+        required_missing |= empty(r)
+    no_name = (names["full_name"] == "")[name_codes]
     # An event row without a name is still someone's event when a CCCD consistent with the birth year
     # names the person (deterministic linkage's own key; the name is never guessed, linkage fills it);
     # without both it stays aside.
-    nameless_ok = (
-        event_kind
-        & no_name
-        & (ids["id_kind"].to_numpy(dtype=object) == "cccd")
-        & ids["id_consistent"].to_numpy(dtype=bool)
-        & births["year"].notna().to_numpy()
-    )
+    nameless_ok = event_kind & no_name & (id_kind == "cccd") & consistent & (birth_year >= 0)
     required_missing |= no_name & ~nameless_ok & ~name_formula
     formula |= no_name & ~nameless_ok & name_formula  # the name was a formula: say so, not "missing"
 
-    coded = {c: map_codes(col(c), c) for c in CODED[kind]}
+    coded = {c: (cols[c][0], code_table(cols[c][1], c)) for c in CODED[kind]}
+    hh_codes, hh_text = cols["household_ref"]
+    household = pd.Series(hh_text, dtype=object).astype(str).str.upper().str.replace(r"\s+", "", regex=True)
+    full_name_raw = fields["full_name"].astype(str)
     out = pd.DataFrame(
         {
-            "full_name_raw": fields["full_name"].astype(str).to_numpy(),
-            "full_name": names["full_name"],
-            "name_key": names["name_key"],
-            "birth_date": births["date"],
-            "birth_precision": births["precision"],
-            "birth_year": births["year"],
-            "sex": sex["value"],
-            "id_number": ids["id_number"],
-            "id_kind": ids["id_kind"],
-            "phone": phones["phone"],
-            "address_raw": f["address"],
-            "event_date": events["date"],
-            "site": f["site"],
-            "contact_of": f["contact_of"],
-            "source_ref": f["source_ref"],
-            "household_ref": col("household_ref").astype(str).str.upper().str.replace(r"\s+", "", regex=True),
+            # as pandas would infer it from the values (all missing: an object column)
+            "full_name_raw": full_name_raw.array
+            if full_name_raw.dtype == "str" and full_name_raw.count()
+            else full_name_raw.to_numpy(),
+            "full_name": str_column(names["full_name"], name_codes),
+            "name_key": str_column(names["name_key"], name_codes),
+            "birth_date": birth_date.astype("datetime64[s]"),
+            "birth_precision": pd.array(precision, dtype=_STR) if n else precision,
+            "birth_year": year_array(birth_year),
+            "sex": str_column(sex_table["value"], sex_codes),
+            "id_number": str_column(ids["number"], id_codes),
+            "id_kind": str_column(ids["kind"], id_codes),
+            "phone": str_column(phones["phone"], phone_codes),
+            "address_raw": str_column(*cols["address"][::-1]),
+            "event_date": event_date.astype("datetime64[s]"),
+            "site": str_column(*cols["site"][::-1]),
+            "contact_of": str_column(*cols["contact_of"][::-1]),
+            "source_ref": str_column(*cols["source_ref"][::-1]),
+            "household_ref": str_column(household.to_numpy(dtype=object), hh_codes),
         },
         index=idx,
     )
-    out["exposure_date"] = exposure["date"]
-    for c, mapped in coded.items():
-        out[c] = mapped["value"]
+    out["exposure_date"] = exposure["date"][exposure_codes].astype("datetime64[s]")
+    for c, (codes, mapped) in coded.items():
+        out[c] = str_column(mapped["value"], codes)
     if "pooled" in out:
         out["pooled"] = out["pooled"].map({"true": True, "false": False}).astype("boolean")
-    out["corrections"] = join_codes(
-        codes_where(had_control, "control_chars"),
-        _codes(names["corrections"]),
-        _codes(births["corrections"]),
-        _codes(ids["corrections"]),
-        _codes(phones["corrections"]),
-        _codes(events["corrections"]),
-        *(_codes(m["corrections"]) for m in coded.values()),
-        codes_where(sex["value"].isna().to_numpy(), "sex_unknown"),
-        codes_where((f["address"] == "") & ~address_mojibake, "address_missing"),
-        codes_where(address_mojibake, "address_mojibake"),
-        codes_where(soft_formula, "formula_dropped"),
-        codes_where(identity_formula, "formula_identity_dropped"),
-        codes_where(dob_dropped, "dob_dropped"),
-        codes_where(nameless_ok, "name_missing"),
+    address_empty = empty("address")
+    corrections = join_parts(
+        n,
+        [
+            mask_part(had_control, "control_chars"),
+            (name_codes, reopen_codes(names["corrections"])),
+            birth_corr,
+            (id_codes, reopen_codes(ids["corrections"])),
+            mask_part((ids["kind"] == "cccd")[id_codes] & ~consistent, "id_inconsistent"),
+            (phone_codes, reopen_codes(phones["corrections"])),
+            (event_codes, reopen_codes(events["corrections"])),
+            *((codes, reopen_codes(m["corrections"])) for codes, m in coded.values()),
+            mask_part(pd.isna(sex_value), "sex_unknown"),
+            mask_part(address_empty & ~address_mojibake, "address_missing"),
+            mask_part(address_mojibake, "address_mojibake"),
+            mask_part(soft_formula, "formula_dropped"),
+            mask_part(identity_formula, "formula_identity_dropped"),
+            mask_part(dob_dropped, "dob_dropped"),
+            mask_part(nameless_ok, "name_missing"),
+        ],
     )
-    out["bad"] = join_codes(
-        codes_where(required_missing, "missing_required"),
-        codes_where(formula, "formula"),
-        codes_where(too_long, "too_long"),
-        codes_where(mojibake, "text_mojibake"),
-        codes_where(after_event, "dob_after_event"),
-        _codes(names["bad"]),
-        _codes(births["bad"]) if not event_kind else np.full(n, "", dtype=object),
-        _codes(events["bad"]),
-        *(_codes(m["bad"]) for m in coded.values()),
+    bad = join_parts(
+        n,
+        [
+            mask_part(required_missing, "missing_required"),
+            mask_part(formula, "formula"),
+            mask_part(too_long, "too_long"),
+            mask_part(mojibake, "text_mojibake"),
+            mask_part(after_event, "dob_after_event"),
+            (name_codes, reopen_codes(names["bad"])),
+            *([birth_bad] if not event_kind else []),
+            (event_codes, reopen_codes(events["bad"])),
+            *((codes, reopen_codes(m["bad"])) for codes, m in coded.values()),
+        ],
     )
-    out["id_consistent"] = ids["id_consistent"].to_numpy()
+    out["corrections"] = str_column(corrections[1], corrections[0])
+    out["bad"] = str_column(bad[1], bad[0])
+    out["id_consistent"] = consistent
     for c in ("family_name", "middle_name", "given_name"):
-        out[c] = names[c].to_numpy()
+        out[c] = str_column(names[c], name_codes)
+    if not n:  # no rows: the column types every caller has seen for an empty file
+        out = out.astype(_EMPTY_TYPES)
     return out
 
 
-def _drop_births(births: pd.DataFrame, drop: np.ndarray) -> pd.DataFrame:
-    """Birth dates that cannot be used removed (date, precision, year), their codes with them."""
-    b = births.copy()
-    b.loc[drop, "date"] = pd.NaT
-    b.loc[drop, "precision"] = None
-    b.loc[drop, "year"] = pd.NA
-    b.loc[drop, "corrections"] = ""
-    b.loc[drop, "bad"] = ""
-    return b
+_EMPTY_TYPES = {
+    "full_name_raw": object,
+    "birth_date": "datetime64[ns]",
+    "event_date": "datetime64[ns]",
+    "exposure_date": "datetime64[ns]",
+    "household_ref": "str",
+}
 
 
-def _codes(joined: pd.Series) -> np.ndarray:
-    """Re-open a ';'-joined code column so it can be joined with others (per distinct value)."""
-    codes, uniq = pd.factorize(np.asarray(joined, dtype=object), use_na_sentinel=False)
-    reopened = np.array(["" if pd.isna(u) or str(u) == "" else f"{u};" for u in uniq], dtype=object)
-    return reopened[codes] if len(uniq) else np.full(len(joined), "", dtype=object)
+_STR = pd.StringDtype("pyarrow", na_value=np.nan)
+
+
+def _rows(flags: np.ndarray, codes: np.ndarray) -> np.ndarray:
+    """A per-distinct-value flag spread to the rows (all false without a take when none is set)."""
+    return flags[codes] if flags.any() else np.zeros(len(codes), dtype=bool)
+
+
+def _first_of(
+    a: tuple[np.ndarray, np.ndarray], b: tuple[np.ndarray, np.ndarray]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per row a's text where it is not empty, else b's, as (codes, distinct texts)."""
+    (ac, at), (bc, bt) = a, b
+    if len(bt) == 1:
+        return ac, np.where(at != "", at, bt[0]).astype(object)
+    key, pairs = pd.factorize(ac.astype(np.int64) * len(bt) + bc)
+    ai, bi = pairs // len(bt), pairs % len(bt)
+    return key.astype(np.intp), np.where(at[ai] != "", at[ai], bt[bi]).astype(object)
+
+
+def _blank_where(part: tuple[np.ndarray, np.ndarray], mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A `join_parts` part with nothing in the masked rows."""
+    codes, labels = part
+    return np.where(mask, len(labels), codes), np.append(labels, "").astype(object)

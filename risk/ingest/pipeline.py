@@ -362,9 +362,10 @@ def _clean_with_repairs(
         cfields = map_fields(cand.frame, mapping, columns)
         # A rebuilt row's fields must be those the file's own rows get (Arrow's string kernels, whose
         # \s is ASCII only): when they differ (exotic spaces), repair and clean apart as before.
-        if _same_fields(cfields, map_fields(cand.frame.astype(str), mapping, columns)):
+        sfields = map_fields(cand.frame.astype(str), mapping, columns)
+        if _same_fields(cfields, sfields):
             n = len(fields)
-            both_fields = pd.concat([fields, cfields], ignore_index=True)
+            both_fields = pd.concat([fields, sfields], ignore_index=True)  # text columns stay Arrow
             both = clean_rows(both_fields, mapping.kind, latest=latest)
             bad = both["bad"].to_numpy(dtype=object)[n:]
             raw, repaired, take = apply_repairs(raw, cand, bad)

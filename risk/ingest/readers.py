@@ -12,9 +12,11 @@ swallowing the rest of the file, as a standard CSV parser would.
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import hashlib
 import io
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,6 +25,8 @@ import orjson
 import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pacsv
+import python_calamine
+from pandas._libs.parsers import STR_NA_VALUES
 
 from risk.ingest.errors import IngestError
 
@@ -250,7 +254,63 @@ def _cell_text(values: pd.Series) -> pd.Series:
     return values.astype(object).map(one)
 
 
+_NA_TEXT = frozenset(STR_NA_VALUES)  # cells pandas' Excel reader reads as missing (then '')
+_PLAIN_CELLS = (str, int, float, bool, dt.datetime, dt.date)
+
+
 def _read_xlsx(path: Path, sheet: str | int | None) -> RawRows:
+    """The sheet's cells as text, read straight from calamine (the engine pandas uses): the same text
+    `_read_xlsx_pandas` makes, without pandas' per-cell parser; any sheet with cells other than text,
+    numbers, booleans and dates, or of one column, goes through pandas."""
+    try:
+        book = python_calamine.CalamineWorkbook.from_path(str(path))
+        ws = book.get_sheet_by_name(sheet) if isinstance(sheet, str) else book.get_sheet_by_index(sheet or 0)
+        rows = ws.to_python(skip_empty_area=False)
+    except Exception:  # a broken workbook: pandas says what is wrong
+        return _read_xlsx_pandas(path, sheet)
+    width = len(rows[0]) if rows else 0
+    if len(rows) < 2 or width < 2 or any(len(r) != width for r in rows):
+        return _read_xlsx_pandas(path, sheet)
+    columns = []
+    for cells in zip(*rows, strict=True):
+        text = _cells_text(cells)
+        if text is None:
+            return _read_xlsx_pandas(path, sheet)
+        columns.append(text)
+    header = _clean_header([c[0] for c in columns])
+    data = pd.DataFrame({h: np.array(c[1:], dtype=object) for h, c in zip(header, columns, strict=True)})
+    numbers = np.arange(1, len(data) + 1, dtype=np.int64)
+    blank = np.logical_and.reduce([np.array(c[1:], dtype=object) == "" for c in columns])
+    return RawRows(path, "xlsx", "xlsx", header, data[~blank].reset_index(drop=True), numbers[~blank])
+
+
+def _cells_text(cells: tuple) -> list[str] | None:
+    """One column's cells as pandas' Excel reader + `_cell_text` give them (None: a cell of another
+    kind, or booleans beside numbers, which pandas' parser merges by equality: True after 1 reads 1)."""
+    out: list[str] = []
+    flags = numbers = False
+    for v in cells:
+        if type(v) is str:
+            out.append("" if v in _NA_TEXT else v)
+            continue
+        if not isinstance(v, _PLAIN_CELLS):
+            return None
+        if isinstance(v, bool):
+            flags = True
+        elif isinstance(v, int | float):
+            numbers = True
+            if isinstance(v, float):
+                if not math.isfinite(v):
+                    return None
+                if v.is_integer():
+                    v = int(v)
+        elif isinstance(v, dt.date) and not isinstance(v, dt.datetime):
+            v = dt.datetime(v.year, v.month, v.day)
+        out.append(str(v))
+    return None if flags and numbers else out
+
+
+def _read_xlsx_pandas(path: Path, sheet: str | int | None) -> RawRows:
     try:
         frame = pd.read_excel(
             path, sheet_name=sheet if sheet is not None else 0, dtype=object, header=None, engine="calamine"

@@ -166,7 +166,8 @@ def apply_repairs(
         return raw, none, take
     fixed_rows = owner[pick]
     numbers = raw.unparseable["row_number"].to_numpy(dtype=np.int64)[fixed_rows]
-    data = pd.concat([raw.data, cand.frame[pick]], ignore_index=True)
+    # the readings as text first: the file's columns then stay Arrow text through the concat and take
+    data = pd.concat([raw.data, cand.frame[pick].astype(str)], ignore_index=True)
     row_numbers = np.concatenate([raw.row_numbers, numbers])
     repaired = np.concatenate([none, np.ones(len(numbers), dtype=bool)])
     order = np.argsort(row_numbers, kind="stable")

@@ -28,7 +28,9 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from geo.vntext import fold
 from risk.ingest.errors import IngestError
@@ -189,12 +191,12 @@ def get_source(source_id: str) -> SourceMapping:
 
 def map_fields(data: pd.DataFrame, mapping: SourceMapping, columns: dict[str, str]) -> pd.DataFrame:
     """The file's columns renamed to riskmap fields (text), constants filled, address parts joined."""
-    out = pd.DataFrame(index=data.index)
+    out: dict[str, pd.Series] = {}
     for fieldname, header in columns.items():
         out[fieldname] = data[header]
     for fieldname, value in mapping.constants.items():
         if fieldname not in out:
-            out[fieldname] = value
+            out[fieldname] = pd.Series(value, index=data.index)
     if "full_name" not in out and {"family_name", "given_name"} <= set(out):
         parts = [out[c] for c in ("family_name", "middle_name", "given_name") if c in out]
         joined = parts[0]
@@ -214,7 +216,14 @@ def map_fields(data: pd.DataFrame, mapping: SourceMapping, columns: dict[str, st
         out["address"] = (
             out["address"].str.cat(extra, sep=", ").str.replace(r"(,\s*)+", ", ", regex=True).str.strip(", ")
         )
+    # Fields the file does not carry: one shared Arrow buffer of empty strings (immutable), not a new
+    # text column per field.
+    n = len(data)
+    empty = pa.StringArray.from_buffers(n, pa.py_buffer(np.zeros(n + 1, dtype=np.int32)), pa.py_buffer(b""))
     for fieldname in FIELDS:
         if fieldname not in out:
-            out[fieldname] = ""
-    return out
+            out[fieldname] = pd.array(empty, dtype=_STR)
+    return pd.DataFrame(out, index=data.index)
+
+
+_STR = pd.StringDtype("pyarrow", na_value=np.nan)
