@@ -16,7 +16,10 @@ method `registry` / `id` / `probabilistic` / `new_person`, `same_as` for merged 
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -25,6 +28,7 @@ from risk.link.cluster import FLAG_CODES, ambiguous_dates, flag_bits, merge_dose
 from risk.link.compare import encode
 from risk.link.population import build_population
 from risk.link.probabilistic import Decision, decide, prepare, score
+from risk.link.settings import link_settings
 from risk.store import Store
 from risk.store.base import utcnow
 
@@ -241,13 +245,16 @@ def _place_households(new_hh: pd.DataFrame, points: pd.DataFrame) -> pd.DataFram
 
 
 def _link_events(
-    events: pd.DataFrame, people: pd.DataFrame, households: pd.DataFrame
+    events: pd.DataFrame,
+    people: pd.DataFrame,
+    households: pd.DataFrame,
+    prepared: tuple[dict[str, np.ndarray], dict[str, np.ndarray]] | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame, dict]:
-    """(links, review rows, new persons, new households, model description) for event records."""
+    """(links, review rows, new persons, new households, model description) for event records.
+    `prepared`: (`prepare(events)`, `prepare(people)`) when already done."""
     if not len(events):
         return pd.DataFrame(), pd.DataFrame(), pd.DataFrame(), pd.DataFrame(), {}
-    ra = prepare(events)
-    pa_ = prepare(people)
+    ra, pa_ = prepared if prepared is not None else (prepare(events), prepare(people))
     rid = events["record_id"].to_numpy()
     pid = people["person_id"].to_numpy()
     scored, model = score(
@@ -468,8 +475,10 @@ def _finish_links(
     persons_all: pd.DataFrame,
     households_all: pd.DataFrame,
     confirmed: dict[str, pd.Series] | None = None,
+    record_flags: tuple[dict[str, np.ndarray], np.ndarray] | None = None,
 ) -> pd.DataFrame:
-    """Flags and merged doses on links (registry and events). `events` holds every linked record."""
+    """Flags and merged doses on links (registry and events). `events` holds every linked record;
+    `record_flags` is its `_record_flag_inputs`, when already computed."""
     if not len(links):
         return links
     rpos = pd.Index(events["record_id"]).get_indexer(links["record_id"])
@@ -478,7 +487,8 @@ def _finish_links(
         raise KeyError("links to records or persons that are not there")
     # the flags compare birth dates and IDs only: each side prepared once, the pairs by position
     persons = _with_precision(persons_all)
-    bits = flag_bits(prepare(events, _FLAG_FIELDS), prepare(persons, _FLAG_FIELDS), rpos, ppos)
+    rec_fields, ambiguous = record_flags if record_flags is not None else _record_flag_inputs(events)
+    bits = flag_bits(rec_fields, prepare(persons, _FLAG_FIELDS), rpos, ppos)
     pid = links["person_id"]
     if confirmed is None:  # incremental: the persons' values were voted by the last full relink
         dob_ok = id_ok = np.ones(len(links), dtype=bool)
@@ -489,7 +499,7 @@ def _finish_links(
     # a correction is only as good as the value it corrects to: unconfirmed, it is a conflict
     d_ok, i_ok = dob_ok | ~registry_person, id_ok | ~registry_person
     # an ambiguous birth date (day and month ≤ 12) that no second record of the person confirms
-    amb = ambiguous_dates(events["birth_date"], events["birth_precision"])[rpos]
+    amb = ambiguous[rpos]
     per_count = links.groupby("person_id")["record_id"].transform("size").to_numpy()
     weak = amb & ~dob_ok & ((per_count < 2) | (links["method"].to_numpy(dtype=object) == "registry"))
     # the flag text once per distinct (flags, date confirmed, ID confirmed, weak): a few combinations
@@ -521,6 +531,24 @@ def _finish_links(
 
 
 _FLAG_FIELDS = ("dob", "id")
+
+
+def _record_flag_inputs(records: pd.DataFrame) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """What flags read of the linked records (birth dates and IDs prepared, ambiguous dates): it needs
+    no link, so a full relink computes it beside the scoring."""
+    return prepare(records, _FLAG_FIELDS), ambiguous_dates(records["birth_date"], records["birth_precision"])
+
+
+def _side_by_side(*jobs: Callable[[], Any]) -> list[Any]:
+    """The jobs' results, run on the link's threads (their Arrow, numpy and hashing work runs largely
+    without the GIL) or one after another with one worker: the same results either way."""
+    workers = link_settings().workers
+    if workers < 2 or len(jobs) < 2:
+        return [job() for job in jobs]
+    with ThreadPoolExecutor(min(workers, len(jobs)) - 1 or 1) as pool:
+        rest = [pool.submit(job) for job in jobs[1:]]
+        first = jobs[0]()
+        return [first, *(f.result() for f in rest)]
 
 
 def _flag_text(combo: int) -> str:
@@ -564,35 +592,53 @@ def relink(store: Store, *, partitioned: bool | None = None) -> LinkResult:
 
 
 def _relink_whole(store: Store) -> LinkResult:
-    # only the columns linkage uses: the registry is most of the records, and every column costs memory
-    registry = store.read_table(
-        "records",
-        columns=[*RECORD_COLUMNS, "household_ref", "relation", "address_raw"],
-        filters=[("kind", "=", "registry")],
-    )
-    points = store.read_table(
-        "address_points", columns=["point_id", "ward_id", "group_id", "lon", "lat", "address"]
-    )
-    households, persons, reg_links = build_population(registry, points)
-    persons["origin"] = "registry"
-    events = _with_dropped_identity(
-        store.read_table(
-            "records", columns=[*RECORD_COLUMNS, "corrections"], filters=[("kind", "in", list(EVENT_KINDS))]
+    def registry_side() -> tuple:
+        # only the columns linkage uses: the registry is most of the records, and every column costs
+        registry = store.read_table(
+            "records",
+            columns=[*RECORD_COLUMNS, "household_ref", "relation", "address_raw"],
+            filters=[("kind", "=", "registry")],
         )
+        points = store.read_table(
+            "address_points", columns=["point_id", "ward_id", "group_id", "lon", "lat", "address"]
+        )
+        households, persons, reg_links = build_population(registry, points)
+        persons["origin"] = "registry"
+        people = _person_frame(persons, households)
+        return registry[FINISH_COLUMNS], points, households, persons, reg_links, people, prepare(people)
+
+    def event_side() -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
+        events = _with_dropped_identity(
+            store.read_table(
+                "records",
+                columns=[*RECORD_COLUMNS, "corrections"],
+                filters=[("kind", "in", list(EVENT_KINDS))],
+            )
+        )
+        return events, prepare(events)
+
+    # the registry's population and the event records are independent until scoring: side by side
+    (reg_records, points, households, persons, reg_links, people, pa_), (events, ra) = _side_by_side(
+        registry_side, event_side
     )
-    people = _person_frame(persons, households)
-    links, review, persons_new, hh_new, model = _link_events(events, people, households)
+    # every record with its person: registry persons' dates and IDs by majority of their records
+    # (only the columns votes and flags read: a copy of every column of 1.7 M records costs seconds)
+    reg_links = reg_links[reg_links["record_id"].isin(reg_records["record_id"])]
+    all_records = pd.concat([reg_records, events[FINISH_COLUMNS]], ignore_index=True)
+
+    def link_side() -> tuple:
+        return _link_events(events, people, households, (ra, pa_))
+
+    # what flags read of every record needs no link: beside the scoring
+    (links, review, persons_new, hh_new, model), record_flags = _side_by_side(
+        link_side, lambda: _record_flag_inputs(all_records)
+    )
     hh_new = _place_households(hh_new, points)
     households_all = pd.concat([households, hh_new], ignore_index=True) if len(hh_new) else households
     persons_all = pd.concat([persons, persons_new], ignore_index=True) if len(persons_new) else persons
-    # every record with its person: registry persons' dates and IDs by majority of their records
-    # (only the columns votes and flags read: a copy of every column of 1.7 M records costs seconds)
-    reg_records = registry[FINISH_COLUMNS]
-    reg_links = reg_links[reg_links["record_id"].isin(reg_records["record_id"])]
-    all_records = pd.concat([reg_records, events[FINISH_COLUMNS]], ignore_index=True)
     links = pd.concat([reg_links.assign(match_weight=np.float32(np.nan)), links], ignore_index=True)
     persons_all, confirmed = _votes(persons_all, all_records, links)
-    links = _finish_links(links, all_records, persons_all, households_all, confirmed)
+    links = _finish_links(links, all_records, persons_all, households_all, confirmed, record_flags)
     sizes = persons_all.groupby("household_id").size()
     households_all["size"] = households_all["household_id"].map(sizes).fillna(0).astype("int16")
     now = utcnow()
