@@ -241,7 +241,7 @@ class Ingestor:
         row_hash, dup_in_file, placed = prep.row_hash, prep.dup_in_file, prep.placed
         origin = _correction_origin(raw)
         seen = self._seen(mapping.id)
-        dup_before = np.fromiter((h in seen for h in row_hash), bool, len(row_hash))
+        dup_before = np.fromiter(map(seen.__contains__, row_hash), bool, len(row_hash))
         duplicate = dup_in_file | dup_before
         bad_codes = cleaned["bad"].to_numpy(dtype=object)
         bad = (bad_codes != "") & ~duplicate
@@ -267,13 +267,9 @@ class Ingestor:
         quarantine = _quarantine(raw, bad_codes, bad, placed, batch_id, mapping, path)
         resolutions = _resolutions(origin, raw, bad, duplicate, batch_id)
 
-        reasons: Counter[str] = Counter()
-        for codes in bad_codes[bad]:
-            reasons.update(c for c in codes.split(";") if c)
+        reasons = _count_codes(bad_codes[bad])
         reasons.update({"unparseable": len(raw.unparseable)})
-        fixes: Counter[str] = Counter()
-        for codes in cleaned["corrections"][good]:
-            fixes.update(c for c in codes.split(";") if c)
+        fixes = _count_codes(cleaned["corrections"].to_numpy(dtype=object)[good])
         batch = BatchInfo(
             source=mapping.id,
             kind=mapping.kind,
@@ -511,6 +507,19 @@ def _quarantine(
     return out.reset_index(drop=True)
 
 
+def _count_codes(code_lists: np.ndarray) -> Counter[str]:
+    """How often each reason code occurs in ';'-joined code lists, split once per distinct list."""
+    out: Counter[str] = Counter()
+    if not len(code_lists):
+        return out
+    inv, uniq = pd.factorize(code_lists)
+    for combo, n in zip(uniq.tolist(), np.bincount(inv, minlength=len(uniq)).tolist(), strict=True):
+        for code in combo.split(";"):
+            if code:
+                out[code] += n
+    return out
+
+
 def _message(codes: str) -> str:
     return "; ".join(REASONS[c].en for c in codes.split(";") if c in REASONS)
 
@@ -571,25 +580,38 @@ def _examples(
     """Up to EXAMPLES rows per reason code: row number, the raw value concerned, and the clean one."""
     out: dict[str, list[dict]] = {}
     numbers = raw.row_numbers
+    columns: dict[tuple[int, str], pd.Series] = {}  # a frame's column taken once, not once per example
+
+    def cell(frame: pd.DataFrame, name: str, i: int) -> object:
+        key = (id(frame), name)
+        if key not in columns:
+            columns[key] = frame[name]
+        return columns[key].iloc[i]
+
     for label, codes_col, mask in (("bad", bad_codes, bad), ("corrections", None, good)):
         col = codes_col if codes_col is not None else cleaned["corrections"].to_numpy(dtype=object)
         idx = np.flatnonzero(mask)
         if not len(idx):
             continue
         codes, uniq = pd.factorize(col[idx])
+        # each combination's first EXAMPLES rows, in file order (one stable sort, not a scan per combination)
+        order = np.argsort(codes, kind="stable")
+        starts = np.searchsorted(codes[order], np.arange(len(uniq)))
+        ends = np.r_[starts[1:], len(order)]
         for k, combo in enumerate(uniq):
             for code in str(combo).split(";"):
                 if not code or len(out.get(code, [])) >= EXAMPLES:
                     continue
-                rows = idx[codes == k][: EXAMPLES - len(out.get(code, []))]
+                first = idx[order[starts[k] : min(ends[k], starts[k] + EXAMPLES)]]
+                rows = first[: EXAMPLES - len(out.get(code, []))]
                 fname = _EXAMPLE_FIELD.get(code.split("_", 1)[0])
                 for i in rows:
                     ex = {"row": int(numbers[i]), "kind": label}
                     if fname and fname in fields:
-                        ex["raw"] = str(fields[fname].iloc[i])[:120]
+                        ex["raw"] = str(cell(fields, fname, i))[:120]
                         clean = {"birth_date": "birth_date", "event_date": "event_date"}.get(fname, fname)
                         if clean in cleaned and label == "corrections":
-                            v = cleaned[clean].iloc[i]
+                            v = cell(cleaned, clean, i)
                             ex["clean"] = "" if pd.isna(v) else str(v)[:120]
                     out.setdefault(code, []).append(ex)
     for _, row in raw.unparseable.head(EXAMPLES).iterrows():
