@@ -580,13 +580,8 @@ def _examples(
     """Up to EXAMPLES rows per reason code: row number, the raw value concerned, and the clean one."""
     out: dict[str, list[dict]] = {}
     numbers = raw.row_numbers
-    columns: dict[tuple[int, str], pd.Series] = {}  # a frame's column taken once, not once per example
-
-    def cell(frame: pd.DataFrame, name: str, i: int) -> object:
-        key = (id(frame), name)
-        if key not in columns:
-            columns[key] = frame[name]
-        return columns[key].iloc[i]
+    # the cells examples show, read afterwards with one take per column (not one lookup per example)
+    wanted: dict[tuple[str, str], list[tuple[dict, int]]] = {}
 
     for label, codes_col, mask in (("bad", bad_codes, bad), ("corrections", None, good)):
         col = codes_col if codes_col is not None else cleaned["corrections"].to_numpy(dtype=object)
@@ -608,12 +603,21 @@ def _examples(
                 for i in rows:
                     ex = {"row": int(numbers[i]), "kind": label}
                     if fname and fname in fields:
-                        ex["raw"] = str(cell(fields, fname, i))[:120]
+                        wanted.setdefault(("raw", fname), []).append((ex, i))
                         clean = {"birth_date": "birth_date", "event_date": "event_date"}.get(fname, fname)
                         if clean in cleaned and label == "corrections":
-                            v = cell(cleaned, clean, i)
-                            ex["clean"] = "" if pd.isna(v) else str(v)[:120]
+                            wanted.setdefault(("clean", clean), []).append((ex, i))
                     out.setdefault(code, []).append(ex)
+    for key in sorted(wanted, key=lambda k: k[0] != "raw"):  # "raw" before "clean" in every example
+        which, name = key
+        frame = fields if which == "raw" else cleaned
+        cells = wanted[key]
+        values = frame[name].iloc[[i for _, i in cells]].tolist()
+        for (ex, _), v in zip(cells, values, strict=True):
+            if which == "raw":
+                ex["raw"] = str(v)[:120]
+            else:
+                ex["clean"] = "" if pd.isna(v) else str(v)[:120]
     for _, row in raw.unparseable.head(EXAMPLES).iterrows():
         out.setdefault("unparseable", []).append(
             {"row": int(row["row_number"]), "kind": "bad", "raw": str(row["raw"])[:120]}

@@ -97,23 +97,28 @@ def _person_frame(persons: pd.DataFrame, households: pd.DataFrame) -> pd.DataFra
     return p
 
 
-def _majority(persons: pd.DataFrame, votes: pd.DataFrame, col: str) -> tuple[pd.DataFrame, pd.Series]:
+def _majority(
+    persons: pd.DataFrame, person: np.ndarray, people: np.ndarray, values: pd.Series, col: str
+) -> tuple[pd.DataFrame, pd.Series]:
     """A person's value of `col` by majority of its records (registry entry and linked events): a
     registry entry with day and month swapped, or a typo'd CCCD, is out-voted by the person's own
-    records. Returns the persons and, per person, whether the value is confirmed (≥ 2 records agree and
-    no other value has as many). Ties go to the smallest value."""
-    v = votes[["person_id", col]].dropna()
-    if not pd.api.types.is_datetime64_any_dtype(v[col]):  # a date is never empty text
-        v = v[v[col].astype(str) != ""]
-    if not len(v):
+    records. `person`: each vote's person as a code into `people` (sorted person ids); `values`: each
+    vote's value (missing: no vote). Returns the persons and, per person, whether the value is confirmed
+    (≥ 2 records agree and no other value has as many). Ties go to the smallest value."""
+    ok = values.notna().to_numpy(dtype=bool) & (person >= 0)
+    if not pd.api.types.is_datetime64_any_dtype(values):  # a date is never empty text
+        ok = ok & (values.astype(str) != "").to_numpy(dtype=bool)
+    if not ok.any():
         return persons, pd.Series(dtype=bool)
     # votes per (person, value) on sorted integer codes: persons ascending, values in their order
-    pcode, people = pd.factorize(v["person_id"], sort=True)
-    vcode, values = pd.factorize(v[col], sort=True)
-    width = max(len(values), 1)
+    pcode = person[ok]
+    vcode, uniq = pd.factorize(values[ok], sort=True)
+    width = max(len(uniq), 1)
     pair, n = np.unique(pcode.astype(np.int64) * width + vcode, return_counts=True)
     who, what = pair // width, pair % width
-    order = np.lexsort((what, -n, who))  # per person: most votes first, then the smallest value
+    # per person: most votes first, then the smallest value (pairs are distinct: one integer sort key)
+    top = int(n.max())
+    order = np.argsort((who * (top + 1) + (top - n)) * width + what)
     who, what, n = who[order], what[order], n[order]
     first = np.flatnonzero(np.r_[True, who[1:] != who[:-1]])
     nxt = np.minimum(first + 1, len(who) - 1)
@@ -122,12 +127,23 @@ def _majority(persons: pd.DataFrame, votes: pd.DataFrame, col: str) -> tuple[pd.
     index = pd.Index(np.asarray(people)[who[first]], name="person_id")
     winner = top_n > second
     confirmed = pd.Series(winner & (top_n >= 2), index=index)
-    out = persons.set_index("person_id")
-    top = pd.Series(np.asarray(values)[what[first]], index=index)
-    change = index[winner]
-    change = change[change.isin(out.index)]
-    out.loc[change, col] = top.loc[change].to_numpy()
-    return out.reset_index(), confirmed
+    # the winners' values into the persons' column by position: one take over (column, values)
+    at = pd.Index(persons["person_id"]).get_indexer(index[winner])
+    known = at >= 0
+    take = np.arange(len(persons), dtype=np.int64)
+    take[at[known]] = len(persons) + what[first][winner][known]
+    both = pd.concat([persons[col], pd.Series(uniq)], ignore_index=True)
+    out = persons.copy()
+    out[col] = both.take(take).to_numpy() if both.dtype == object else both.take(take).array
+    return _person_id_first(out), confirmed
+
+
+def _person_id_first(persons: pd.DataFrame) -> pd.DataFrame:
+    """Persons with `person_id` as the first column (as votes have always returned them)."""
+    cols = list(persons.columns)
+    return (
+        persons[["person_id", *(c for c in cols if c != "person_id")]] if cols[0] != "person_id" else persons
+    )
 
 
 def _new_population(
@@ -366,19 +382,29 @@ def _second_pass(
 
 
 def _votes(
-    persons: pd.DataFrame, all_records: pd.DataFrame, links: pd.DataFrame
+    persons: pd.DataFrame, all_records: pd.DataFrame, links: pd.DataFrame, rpos: np.ndarray | None = None
 ) -> tuple[pd.DataFrame, dict[str, pd.Series]]:
-    """Persons' birth dates and CCCDs by majority of their records, and which are confirmed."""
-    cols = ["record_id", "birth_date", "birth_precision", "id_number", "id_kind"]
-    votes = all_records[cols].merge(links[["record_id", "person_id"]], on="record_id")
-    votes = votes.assign(
-        birth_date=votes["birth_date"].where(votes["birth_precision"] == "day"),
-        id_number=votes["id_number"].where(votes["id_kind"] == "cccd"),
-    )
+    """Persons' birth dates and CCCDs by majority of their records, and which are confirmed. `rpos`:
+    each link's record's position in `all_records` (`_record_positions`), when already known."""
+    if rpos is None:
+        rpos = _record_positions(all_records, links)
+    hit = rpos >= 0
+    rows = rpos[hit]
+    person, people = pd.factorize(links["person_id"].to_numpy()[hit], sort=True)
+    day = (all_records["birth_precision"] == "day").to_numpy(dtype=bool)
+    cccd = (all_records["id_kind"] == "cccd").to_numpy(dtype=bool)
     confirmed = {}
-    for col in ("birth_date", "id_number"):
-        persons, confirmed[col] = _majority(persons, votes, col)
+    for col, keep in (("birth_date", day), ("id_number", cccd)):
+        values = all_records[col].where(keep).take(rows).reset_index(drop=True)
+        persons, confirmed[col] = _majority(persons, person, np.asarray(people), values, col)
     return persons, confirmed
+
+
+def _record_positions(records: pd.DataFrame, links: pd.DataFrame) -> np.ndarray:
+    """Each link's record's row in `records` (−1 when it is not there)."""
+    return pd.Index(records["record_id"].to_numpy(np.int64)).get_indexer(
+        links["record_id"].to_numpy(np.int64)
+    )
 
 
 def _by_linked_ids(ra: dict[str, np.ndarray], pa_: dict[str, np.ndarray], model, dec) -> pd.DataFrame:
@@ -476,12 +502,14 @@ def _finish_links(
     households_all: pd.DataFrame,
     confirmed: dict[str, pd.Series] | None = None,
     record_flags: tuple[dict[str, np.ndarray], np.ndarray] | None = None,
+    rpos: np.ndarray | None = None,
 ) -> pd.DataFrame:
     """Flags and merged doses on links (registry and events). `events` holds every linked record;
-    `record_flags` is its `_record_flag_inputs`, when already computed."""
+    `record_flags` is its `_record_flag_inputs` and `rpos` each link's record's position in it
+    (`_record_positions`), when already computed."""
     if not len(links):
         return links
-    rpos = pd.Index(events["record_id"]).get_indexer(links["record_id"])
+    rpos = _record_positions(events, links) if rpos is None else rpos
     ppos = pd.Index(persons_all["person_id"]).get_indexer(links["person_id"])
     if (rpos < 0).any() or (ppos < 0).any():
         raise KeyError("links to records or persons that are not there")
@@ -637,8 +665,9 @@ def _relink_whole(store: Store) -> LinkResult:
     households_all = pd.concat([households, hh_new], ignore_index=True) if len(hh_new) else households
     persons_all = pd.concat([persons, persons_new], ignore_index=True) if len(persons_new) else persons
     links = pd.concat([reg_links.assign(match_weight=np.float32(np.nan)), links], ignore_index=True)
-    persons_all, confirmed = _votes(persons_all, all_records, links)
-    links = _finish_links(links, all_records, persons_all, households_all, confirmed, record_flags)
+    rpos = _record_positions(all_records, links)
+    persons_all, confirmed = _votes(persons_all, all_records, links, rpos)
+    links = _finish_links(links, all_records, persons_all, households_all, confirmed, record_flags, rpos)
     sizes = persons_all.groupby("household_id").size()
     households_all["size"] = households_all["household_id"].map(sizes).fillna(0).astype("int16")
     now = utcnow()
