@@ -17,7 +17,7 @@ method `registry` / `id` / `probabilistic` / `new_person`, `same_as` for merged 
 from __future__ import annotations
 
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -620,22 +620,29 @@ def relink(store: Store, *, partitioned: bool | None = None) -> LinkResult:
 
 
 def _relink_whole(store: Store) -> LinkResult:
+    registry_read: Future[pd.DataFrame] = Future()  # what the event side needs of the registry side
+
     def registry_side() -> tuple:
-        # only the columns linkage uses: the registry is most of the records, and every column costs
-        registry = store.read_table(
-            "records",
-            columns=[*RECORD_COLUMNS, "household_ref", "relation", "address_raw"],
-            filters=[("kind", "=", "registry")],
-        )
+        try:
+            # only the columns linkage uses: the registry is most of the records, and every column costs
+            registry = store.read_table(
+                "records",
+                columns=[*RECORD_COLUMNS, "household_ref", "relation", "address_raw"],
+                filters=[("kind", "=", "registry")],
+            )
+        except BaseException as exc:
+            registry_read.set_exception(exc)
+            raise
+        registry_read.set_result(registry[FINISH_COLUMNS])
         points = store.read_table(
             "address_points", columns=["point_id", "ward_id", "group_id", "lon", "lat", "address"]
         )
         households, persons, reg_links = build_population(registry, points)
         persons["origin"] = "registry"
         people = _person_frame(persons, households)
-        return registry[FINISH_COLUMNS], points, households, persons, reg_links, people, prepare(people)
+        return points, households, persons, reg_links, people, prepare(people)
 
-    def event_side() -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
+    def event_side() -> tuple:
         events = _with_dropped_identity(
             store.read_table(
                 "records",
@@ -643,24 +650,21 @@ def _relink_whole(store: Store) -> LinkResult:
                 filters=[("kind", "in", list(EVENT_KINDS))],
             )
         )
-        return events, prepare(events)
+        ra = prepare(events)
+        # every record with its person: registry persons' dates and IDs by majority of their records
+        # (only the columns votes and flags read: a copy of every column of 1.7 M records costs seconds)
+        all_records = pd.concat([registry_read.result(), events[FINISH_COLUMNS]], ignore_index=True)
+        # what flags read of every record needs no link: here, while the registry's population is built
+        return events, ra, all_records, _record_flag_inputs(all_records)
 
-    # the registry's population and the event records are independent until scoring: side by side
-    (reg_records, points, households, persons, reg_links, people, pa_), (events, ra) = _side_by_side(
-        registry_side, event_side
+    # the registry's population and the event records are independent until scoring: side by side (the
+    # registry side first: with one worker, the event side finds the registry read)
+    (points, households, persons, reg_links, people, pa_), (events, ra, all_records, record_flags) = (
+        _side_by_side(registry_side, event_side)
     )
-    # every record with its person: registry persons' dates and IDs by majority of their records
-    # (only the columns votes and flags read: a copy of every column of 1.7 M records costs seconds)
-    reg_links = reg_links[reg_links["record_id"].isin(reg_records["record_id"])]
-    all_records = pd.concat([reg_records, events[FINISH_COLUMNS]], ignore_index=True)
-
-    def link_side() -> tuple:
-        return _link_events(events, people, households, (ra, pa_))
-
-    # what flags read of every record needs no link: beside the scoring
-    (links, review, persons_new, hh_new, model), record_flags = _side_by_side(
-        link_side, lambda: _record_flag_inputs(all_records)
-    )
+    n_registry = len(all_records) - len(events)
+    reg_links = reg_links[reg_links["record_id"].isin(all_records["record_id"].iloc[:n_registry])]
+    links, review, persons_new, hh_new, model = _link_events(events, people, households, (ra, pa_))
     hh_new = _place_households(hh_new, points)
     households_all = pd.concat([households, hh_new], ignore_index=True) if len(hh_new) else households
     persons_all = pd.concat([persons, persons_new], ignore_index=True) if len(persons_new) else persons
