@@ -413,20 +413,27 @@ def _by_linked_ids(ra: dict[str, np.ndarray], pa_: dict[str, np.ndarray], model,
     IDs extended by its linked records' (a registry row without an ID, or with the old CMND, otherwise
     leaves a record that lost its birth date or name at ingest with nothing to link on)."""
     from risk.link.compare import compare
-    from risk.link.probabilistic import _take
+    from risk.link.probabilistic import _sorted_unique, _take
 
     left = dec.unmatched
     ids = ra["id_number"]
+    # on the IDs' row codes (equal codes ⇔ equal IDs): distinct (ID, person) pairs of linked records
+    # with a 12-character ID, and of those the IDs that name exactly one person
+    code = ra["id_number#"] if "id_number#" in ra else pd.factorize(ids)[0].astype(np.int32)
+    n_codes = int(code.max()) + 1 if len(code) else 0
     lr = dec.linked_rec
-    known = pd.DataFrame({"id": ids[lr], "person": dec.linked_person})
-    known = known[known["id"].str.len() == 12].drop_duplicates()
-    one = known.groupby("id")["person"].transform("nunique").to_numpy() == 1
-    known = known[one].drop_duplicates("id").set_index("id")["person"]
-    if not len(left) or not len(known):
+    twelve = np.fromiter(map(len, ids[lr]), np.int64, len(lr)) == 12
+    n_p = max(len(pa_["name_key"]), 1)
+    pair = _sorted_unique(code[lr][twelve].astype(np.int64) * n_p + dec.linked_person[twelve])
+    pair_code, pair_person = pair // n_p, pair % n_p
+    single = (np.bincount(pair_code, minlength=n_codes) == 1)[pair_code]
+    target = np.full(n_codes + 1, -1, dtype=np.int64)  # the last slot: no ID (code −1)
+    target[pair_code[single]] = pair_person[single]
+    if not len(left) or not single.any():
         return pd.DataFrame()
-    hit = pd.Series(ids[left]).map(known)
-    ok = hit.notna().to_numpy()
-    recs, pers = left[ok], hit[ok].to_numpy(np.int64)
+    hit = target[code[left]]
+    ok = hit >= 0
+    recs, pers = left[ok], hit[ok]
     if not len(recs):
         return pd.DataFrame()
     lv = compare(_take(ra, recs), _take(pa_, pers))
