@@ -241,7 +241,7 @@ class Ingestor:
         row_hash, dup_in_file, placed = prep.row_hash, prep.dup_in_file, prep.placed
         origin = _correction_origin(raw)
         seen = self._seen(mapping.id)
-        dup_before = np.fromiter((h in seen for h in row_hash), bool, len(row_hash))
+        dup_before = np.fromiter(map(seen.__contains__, row_hash), bool, len(row_hash))
         duplicate = dup_in_file | dup_before
         bad_codes = cleaned["bad"].to_numpy(dtype=object)
         bad = (bad_codes != "") & ~duplicate
@@ -267,13 +267,9 @@ class Ingestor:
         quarantine = _quarantine(raw, bad_codes, bad, placed, batch_id, mapping, path)
         resolutions = _resolutions(origin, raw, bad, duplicate, batch_id)
 
-        reasons: Counter[str] = Counter()
-        for codes in bad_codes[bad]:
-            reasons.update(c for c in codes.split(";") if c)
+        reasons = _count_codes(bad_codes[bad])
         reasons.update({"unparseable": len(raw.unparseable)})
-        fixes: Counter[str] = Counter()
-        for codes in cleaned["corrections"][good]:
-            fixes.update(c for c in codes.split(";") if c)
+        fixes = _count_codes(cleaned["corrections"].to_numpy(dtype=object)[good])
         batch = BatchInfo(
             source=mapping.id,
             kind=mapping.kind,
@@ -434,40 +430,50 @@ def _records(
     batch_id: int,
     mapping: SourceMapping,
 ) -> pd.DataFrame:
-    rec = cleaned.drop(
-        columns=["bad", "id_consistent", "family_name", "middle_name", "given_name"], errors="ignore"
-    ).copy()
-    rec.insert(0, "record_id", (np.int64(batch_id) << ROW_BITS) | row_numbers.astype(np.int64))
-    rec.insert(1, "batch_id", np.int64(batch_id))
-    rec.insert(2, "source", mapping.id)
-    rec.insert(3, "kind", mapping.kind)
-    rec.insert(4, "row_number", row_numbers.astype(np.int32))
-    rec.insert(5, "row_hash", row_hash)
+    """The accepted rows as records: ids and provenance first, then the cleaned columns, built as one
+    frame from columns (no copy and insert per column)."""
+    n = len(cleaned)
+    cols: dict[str, object] = {
+        "record_id": (np.int64(batch_id) << ROW_BITS) | row_numbers.astype(np.int64),
+        "batch_id": np.full(n, batch_id, dtype=np.int64),
+        "source": np.full(n, mapping.id, dtype=object),
+        "kind": np.full(n, mapping.kind, dtype=object),
+        "row_number": row_numbers.astype(np.int32),
+        "row_hash": row_hash,
+    }
+    dropped = {"bad", "id_consistent", "family_name", "middle_name", "given_name"}
+    cols.update({c: cleaned[c].array for c in cleaned.columns if c not in dropped})
     # raw text is kept as written, except NUL, which no database stores
-    rec["full_name_raw"] = rec["full_name_raw"].astype(str).str.replace("\x00", "\ufffd", regex=False)
+    cols["full_name_raw"] = (
+        cleaned["full_name_raw"].astype(str).str.replace("\x00", "\ufffd", regex=False).array
+    )
     # A CCCD that contradicts the record is kept for review but not as the record's identity.
-    rec["id_number"] = np.where(
-        cleaned["id_consistent"] | (cleaned["id_kind"] != "cccd"), rec["id_number"], ""
+    cols["id_number"] = np.where(
+        cleaned["id_consistent"] | (cleaned["id_kind"] != "cccd"), cleaned["id_number"], ""
     )
     for c in ("point_id", "ward_id", "geocode_tier", "geocode_confidence"):
-        rec[c] = placed[c].to_numpy()
+        cols[c] = placed[c].to_numpy()
     flags = placed["geocode_flags"].fillna("").astype(str).to_numpy(dtype=object)
-    extra = np.where(np.char.find(flags.astype(str), "old_ward") >= 0, "address_old_ward", "").astype(object)
+    fcode, funiq = pd.factorize(flags)  # a few distinct flag lists: each searched once
+
+    def flagged(word: str) -> np.ndarray:
+        return np.array([word in f for f in funiq], dtype=bool)[fcode] if n else np.zeros(0, bool)
+
+    extra = np.where(flagged("old_ward"), "address_old_ward", "").astype(object)
     extra = np.where(
         (placed["geocode_tier"].to_numpy(dtype=object) == "unmatched")
-        & (rec["address_raw"] != "").to_numpy(),
+        & (cleaned["address_raw"] != "").to_numpy(),
         np.where(extra != "", extra + ";address_unmatched", "address_unmatched"),
         extra,
     )
-    ambiguous = np.char.find(flags.astype(str), "ambiguous") >= 0
     extra = np.where(
-        ambiguous, np.where(extra != "", extra + ";address_ambiguous", "address_ambiguous"), extra
+        flagged("ambiguous"), np.where(extra != "", extra + ";address_ambiguous", "address_ambiguous"), extra
     )
-    corr = rec["corrections"].astype(str).to_numpy(dtype=object)
-    rec["corrections"] = np.where(extra == "", corr, np.where(corr == "", extra, corr + ";" + extra)).astype(
+    corr = cleaned["corrections"].astype(str).to_numpy(dtype=object)
+    cols["corrections"] = np.where(extra == "", corr, np.where(corr == "", extra, corr + ";" + extra)).astype(
         object
     )
-    return rec.reset_index(drop=True)
+    return pd.DataFrame(cols)
 
 
 def _quarantine(
@@ -479,37 +485,53 @@ def _quarantine(
     mapping: SourceMapping,
     path: Path,
 ) -> pd.DataFrame:
-    rows = raw.data[bad]
+    """The quarantined rows of a file (bad rows and unparseable lines) in row order, built as columns
+    once (a file has few of them: per-file frame operations would cost more than the rows)."""
+    idx = np.flatnonzero(bad)
     raw_json = [
         orjson.dumps(dict(zip(raw.header, vals, strict=True))).decode()
-        for vals in rows.itertuples(index=False)
+        for vals in raw.data.iloc[idx].itertuples(index=False)
     ]
-    q = pd.DataFrame(
-        {
-            "row_number": raw.row_numbers[bad].astype(np.int32),
-            "raw": raw_json,
-            "reasons": bad_codes[bad],
-            "message": [_message(c) for c in bad_codes[bad]],
-            "ward_id": placed["ward_id"].to_numpy(dtype=object)[bad],
-        }
-    )
     u = raw.unparseable
-    q2 = pd.DataFrame(
+    codes = bad_codes[idx]
+    row_number = np.concatenate(
+        [raw.row_numbers[idx].astype(np.int32), u["row_number"].astype(np.int32).to_numpy()]
+    )
+    order = np.argsort(row_number, kind="stable")
+    n_u = len(u)
+    column = {
+        "raw": [*raw_json, *u["raw"].astype(str).str.replace("\x00", "\ufffd", regex=False).tolist()],
+        "reasons": [*codes.tolist(), *["unparseable"] * n_u],
+        "message": [*(_message(c) for c in codes), *u["message"].astype(str).tolist()],
+        "ward_id": [*placed["ward_id"].to_numpy(dtype=object)[idx].tolist(), *[None] * n_u],
+    }
+    n = len(row_number)
+    return pd.DataFrame(
         {
-            "row_number": u["row_number"].astype(np.int32).to_numpy(),
-            "raw": u["raw"].astype(str).str.replace("\x00", "\ufffd", regex=False).to_numpy(),
-            "reasons": "unparseable",
-            "message": u["message"].astype(str).to_numpy(),
-            "ward_id": None,
+            "batch_id": np.full(n, batch_id, dtype=np.int64),
+            "source": np.full(n, mapping.id, dtype=object),
+            "file_name": np.full(n, path.name, dtype=object),
+            "row_number": row_number[order],
+            **{
+                k: np.asarray(v, dtype=object)[order] if n else np.zeros(0, object) for k, v in column.items()
+            },
+            "kind": np.full(n, mapping.kind, dtype=object),
+            "status": np.full(n, "open", dtype=object),
         }
     )
-    out = pd.concat([q, q2], ignore_index=True).sort_values("row_number", kind="stable")
-    out.insert(0, "batch_id", np.int64(batch_id))
-    out.insert(1, "source", mapping.id)
-    out.insert(2, "file_name", path.name)
-    out["kind"] = mapping.kind
-    out["status"] = "open"
-    return out.reset_index(drop=True)
+
+
+def _count_codes(code_lists: np.ndarray) -> Counter[str]:
+    """How often each reason code occurs in ';'-joined code lists, split once per distinct list."""
+    out: Counter[str] = Counter()
+    if not len(code_lists):
+        return out
+    inv, uniq = pd.factorize(code_lists)
+    for combo, n in zip(uniq.tolist(), np.bincount(inv, minlength=len(uniq)).tolist(), strict=True):
+        for code in combo.split(";"):
+            if code:
+                out[code] += n
+    return out
 
 
 def _message(codes: str) -> str:
@@ -572,27 +594,44 @@ def _examples(
     """Up to EXAMPLES rows per reason code: row number, the raw value concerned, and the clean one."""
     out: dict[str, list[dict]] = {}
     numbers = raw.row_numbers
+    # the cells examples show, read afterwards with one take per column (not one lookup per example)
+    wanted: dict[tuple[str, str], list[tuple[dict, int]]] = {}
+
     for label, codes_col, mask in (("bad", bad_codes, bad), ("corrections", None, good)):
         col = codes_col if codes_col is not None else cleaned["corrections"].to_numpy(dtype=object)
         idx = np.flatnonzero(mask)
         if not len(idx):
             continue
         codes, uniq = pd.factorize(col[idx])
+        # each combination's first EXAMPLES rows, in file order (one stable sort, not a scan per combination)
+        order = np.argsort(codes, kind="stable")
+        starts = np.searchsorted(codes[order], np.arange(len(uniq)))
+        ends = np.r_[starts[1:], len(order)]
         for k, combo in enumerate(uniq):
             for code in str(combo).split(";"):
                 if not code or len(out.get(code, [])) >= EXAMPLES:
                     continue
-                rows = idx[codes == k][: EXAMPLES - len(out.get(code, []))]
+                first = idx[order[starts[k] : min(ends[k], starts[k] + EXAMPLES)]]
+                rows = first[: EXAMPLES - len(out.get(code, []))]
                 fname = _EXAMPLE_FIELD.get(code.split("_", 1)[0])
                 for i in rows:
                     ex = {"row": int(numbers[i]), "kind": label}
                     if fname and fname in fields:
-                        ex["raw"] = str(fields[fname].iloc[i])[:120]
+                        wanted.setdefault(("raw", fname), []).append((ex, i))
                         clean = {"birth_date": "birth_date", "event_date": "event_date"}.get(fname, fname)
                         if clean in cleaned and label == "corrections":
-                            v = cleaned[clean].iloc[i]
-                            ex["clean"] = "" if pd.isna(v) else str(v)[:120]
+                            wanted.setdefault(("clean", clean), []).append((ex, i))
                     out.setdefault(code, []).append(ex)
+    for key in sorted(wanted, key=lambda k: k[0] != "raw"):  # "raw" before "clean" in every example
+        which, name = key
+        frame = fields if which == "raw" else cleaned
+        cells = wanted[key]
+        values = frame[name].iloc[[i for _, i in cells]].tolist()
+        for (ex, _), v in zip(cells, values, strict=True):
+            if which == "raw":
+                ex["raw"] = str(v)[:120]
+            else:
+                ex["clean"] = "" if pd.isna(v) else str(v)[:120]
     for _, row in raw.unparseable.head(EXAMPLES).iterrows():
         out.setdefault("unparseable", []).append(
             {"row": int(row["row_number"]), "kind": "bad", "raw": str(row["raw"])[:120]}

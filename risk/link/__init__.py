@@ -16,7 +16,10 @@ method `registry` / `id` / `probabilistic` / `new_person`, `same_as` for merged 
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -25,6 +28,7 @@ from risk.link.cluster import FLAG_CODES, ambiguous_dates, flag_bits, merge_dose
 from risk.link.compare import encode
 from risk.link.population import build_population
 from risk.link.probabilistic import Decision, decide, prepare, score
+from risk.link.settings import link_settings
 from risk.store import Store
 from risk.store.base import utcnow
 
@@ -93,23 +97,28 @@ def _person_frame(persons: pd.DataFrame, households: pd.DataFrame) -> pd.DataFra
     return p
 
 
-def _majority(persons: pd.DataFrame, votes: pd.DataFrame, col: str) -> tuple[pd.DataFrame, pd.Series]:
+def _majority(
+    persons: pd.DataFrame, person: np.ndarray, people: np.ndarray, values: pd.Series, col: str
+) -> tuple[pd.DataFrame, pd.Series]:
     """A person's value of `col` by majority of its records (registry entry and linked events): a
     registry entry with day and month swapped, or a typo'd CCCD, is out-voted by the person's own
-    records. Returns the persons and, per person, whether the value is confirmed (≥ 2 records agree and
-    no other value has as many). Ties go to the smallest value."""
-    v = votes[["person_id", col]].dropna()
-    if not pd.api.types.is_datetime64_any_dtype(v[col]):  # a date is never empty text
-        v = v[v[col].astype(str) != ""]
-    if not len(v):
+    records. `person`: each vote's person as a code into `people` (sorted person ids); `values`: each
+    vote's value (missing: no vote). Returns the persons and, per person, whether the value is confirmed
+    (≥ 2 records agree and no other value has as many). Ties go to the smallest value."""
+    ok = values.notna().to_numpy(dtype=bool) & (person >= 0)
+    if not pd.api.types.is_datetime64_any_dtype(values):  # a date is never empty text
+        ok = ok & (values.astype(str) != "").to_numpy(dtype=bool)
+    if not ok.any():
         return persons, pd.Series(dtype=bool)
     # votes per (person, value) on sorted integer codes: persons ascending, values in their order
-    pcode, people = pd.factorize(v["person_id"], sort=True)
-    vcode, values = pd.factorize(v[col], sort=True)
-    width = max(len(values), 1)
+    pcode = person[ok]
+    vcode, uniq = pd.factorize(values[ok], sort=True)
+    width = max(len(uniq), 1)
     pair, n = np.unique(pcode.astype(np.int64) * width + vcode, return_counts=True)
     who, what = pair // width, pair % width
-    order = np.lexsort((what, -n, who))  # per person: most votes first, then the smallest value
+    # per person: most votes first, then the smallest value (pairs are distinct: one integer sort key)
+    top = int(n.max())
+    order = np.argsort((who * (top + 1) + (top - n)) * width + what)
     who, what, n = who[order], what[order], n[order]
     first = np.flatnonzero(np.r_[True, who[1:] != who[:-1]])
     nxt = np.minimum(first + 1, len(who) - 1)
@@ -118,12 +127,23 @@ def _majority(persons: pd.DataFrame, votes: pd.DataFrame, col: str) -> tuple[pd.
     index = pd.Index(np.asarray(people)[who[first]], name="person_id")
     winner = top_n > second
     confirmed = pd.Series(winner & (top_n >= 2), index=index)
-    out = persons.set_index("person_id")
-    top = pd.Series(np.asarray(values)[what[first]], index=index)
-    change = index[winner]
-    change = change[change.isin(out.index)]
-    out.loc[change, col] = top.loc[change].to_numpy()
-    return out.reset_index(), confirmed
+    # the winners' values into the persons' column by position: one take over (column, values)
+    at = pd.Index(persons["person_id"]).get_indexer(index[winner])
+    known = at >= 0
+    take = np.arange(len(persons), dtype=np.int64)
+    take[at[known]] = len(persons) + what[first][winner][known]
+    both = pd.concat([persons[col], pd.Series(uniq)], ignore_index=True)
+    out = persons.copy()
+    out[col] = both.take(take).to_numpy() if both.dtype == object else both.take(take).array
+    return _person_id_first(out), confirmed
+
+
+def _person_id_first(persons: pd.DataFrame) -> pd.DataFrame:
+    """Persons with `person_id` as the first column (as votes have always returned them)."""
+    cols = list(persons.columns)
+    return (
+        persons[["person_id", *(c for c in cols if c != "person_id")]] if cols[0] != "person_id" else persons
+    )
 
 
 def _new_population(
@@ -241,13 +261,16 @@ def _place_households(new_hh: pd.DataFrame, points: pd.DataFrame) -> pd.DataFram
 
 
 def _link_events(
-    events: pd.DataFrame, people: pd.DataFrame, households: pd.DataFrame
+    events: pd.DataFrame,
+    people: pd.DataFrame,
+    households: pd.DataFrame,
+    prepared: tuple[dict[str, np.ndarray], dict[str, np.ndarray]] | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame, dict]:
-    """(links, review rows, new persons, new households, model description) for event records."""
+    """(links, review rows, new persons, new households, model description) for event records.
+    `prepared`: (`prepare(events)`, `prepare(people)`) when already done."""
     if not len(events):
         return pd.DataFrame(), pd.DataFrame(), pd.DataFrame(), pd.DataFrame(), {}
-    ra = prepare(events)
-    pa_ = prepare(people)
+    ra, pa_ = prepared if prepared is not None else (prepare(events), prepare(people))
     rid = events["record_id"].to_numpy()
     pid = people["person_id"].to_numpy()
     scored, model = score(
@@ -359,19 +382,29 @@ def _second_pass(
 
 
 def _votes(
-    persons: pd.DataFrame, all_records: pd.DataFrame, links: pd.DataFrame
+    persons: pd.DataFrame, all_records: pd.DataFrame, links: pd.DataFrame, rpos: np.ndarray | None = None
 ) -> tuple[pd.DataFrame, dict[str, pd.Series]]:
-    """Persons' birth dates and CCCDs by majority of their records, and which are confirmed."""
-    cols = ["record_id", "birth_date", "birth_precision", "id_number", "id_kind"]
-    votes = all_records[cols].merge(links[["record_id", "person_id"]], on="record_id")
-    votes = votes.assign(
-        birth_date=votes["birth_date"].where(votes["birth_precision"] == "day"),
-        id_number=votes["id_number"].where(votes["id_kind"] == "cccd"),
-    )
+    """Persons' birth dates and CCCDs by majority of their records, and which are confirmed. `rpos`:
+    each link's record's position in `all_records` (`_record_positions`), when already known."""
+    if rpos is None:
+        rpos = _record_positions(all_records, links)
+    hit = rpos >= 0
+    rows = rpos[hit]
+    person, people = pd.factorize(links["person_id"].to_numpy()[hit], sort=True)
+    day = (all_records["birth_precision"] == "day").to_numpy(dtype=bool)
+    cccd = (all_records["id_kind"] == "cccd").to_numpy(dtype=bool)
     confirmed = {}
-    for col in ("birth_date", "id_number"):
-        persons, confirmed[col] = _majority(persons, votes, col)
+    for col, keep in (("birth_date", day), ("id_number", cccd)):
+        values = all_records[col].where(keep).take(rows).reset_index(drop=True)
+        persons, confirmed[col] = _majority(persons, person, np.asarray(people), values, col)
     return persons, confirmed
+
+
+def _record_positions(records: pd.DataFrame, links: pd.DataFrame) -> np.ndarray:
+    """Each link's record's row in `records` (−1 when it is not there)."""
+    return pd.Index(records["record_id"].to_numpy(np.int64)).get_indexer(
+        links["record_id"].to_numpy(np.int64)
+    )
 
 
 def _by_linked_ids(ra: dict[str, np.ndarray], pa_: dict[str, np.ndarray], model, dec) -> pd.DataFrame:
@@ -380,20 +413,27 @@ def _by_linked_ids(ra: dict[str, np.ndarray], pa_: dict[str, np.ndarray], model,
     IDs extended by its linked records' (a registry row without an ID, or with the old CMND, otherwise
     leaves a record that lost its birth date or name at ingest with nothing to link on)."""
     from risk.link.compare import compare
-    from risk.link.probabilistic import _take
+    from risk.link.probabilistic import _sorted_unique, _take
 
     left = dec.unmatched
     ids = ra["id_number"]
+    # on the IDs' row codes (equal codes ⇔ equal IDs): distinct (ID, person) pairs of linked records
+    # with a 12-character ID, and of those the IDs that name exactly one person
+    code = ra["id_number#"] if "id_number#" in ra else pd.factorize(ids)[0].astype(np.int32)
+    n_codes = int(code.max()) + 1 if len(code) else 0
     lr = dec.linked_rec
-    known = pd.DataFrame({"id": ids[lr], "person": dec.linked_person})
-    known = known[known["id"].str.len() == 12].drop_duplicates()
-    one = known.groupby("id")["person"].transform("nunique").to_numpy() == 1
-    known = known[one].drop_duplicates("id").set_index("id")["person"]
-    if not len(left) or not len(known):
+    twelve = np.fromiter(map(len, ids[lr]), np.int64, len(lr)) == 12
+    n_p = max(len(pa_["name_key"]), 1)
+    pair = _sorted_unique(code[lr][twelve].astype(np.int64) * n_p + dec.linked_person[twelve])
+    pair_code, pair_person = pair // n_p, pair % n_p
+    single = (np.bincount(pair_code, minlength=n_codes) == 1)[pair_code]
+    target = np.full(n_codes + 1, -1, dtype=np.int64)  # the last slot: no ID (code −1)
+    target[pair_code[single]] = pair_person[single]
+    if not len(left) or not single.any():
         return pd.DataFrame()
-    hit = pd.Series(ids[left]).map(known)
-    ok = hit.notna().to_numpy()
-    recs, pers = left[ok], hit[ok].to_numpy(np.int64)
+    hit = target[code[left]]
+    ok = hit >= 0
+    recs, pers = left[ok], hit[ok]
     if not len(recs):
         return pd.DataFrame()
     lv = compare(_take(ra, recs), _take(pa_, pers))
@@ -468,17 +508,22 @@ def _finish_links(
     persons_all: pd.DataFrame,
     households_all: pd.DataFrame,
     confirmed: dict[str, pd.Series] | None = None,
+    record_flags: tuple[dict[str, np.ndarray], np.ndarray] | None = None,
+    rpos: np.ndarray | None = None,
 ) -> pd.DataFrame:
-    """Flags and merged doses on links (registry and events). `events` holds every linked record."""
+    """Flags and merged doses on links (registry and events). `events` holds every linked record;
+    `record_flags` is its `_record_flag_inputs` and `rpos` each link's record's position in it
+    (`_record_positions`), when already computed."""
     if not len(links):
         return links
-    rpos = pd.Index(events["record_id"]).get_indexer(links["record_id"])
+    rpos = _record_positions(events, links) if rpos is None else rpos
     ppos = pd.Index(persons_all["person_id"]).get_indexer(links["person_id"])
     if (rpos < 0).any() or (ppos < 0).any():
         raise KeyError("links to records or persons that are not there")
     # the flags compare birth dates and IDs only: each side prepared once, the pairs by position
     persons = _with_precision(persons_all)
-    bits = flag_bits(prepare(events, _FLAG_FIELDS), prepare(persons, _FLAG_FIELDS), rpos, ppos)
+    rec_fields, ambiguous = record_flags if record_flags is not None else _record_flag_inputs(events)
+    bits = flag_bits(rec_fields, prepare(persons, _FLAG_FIELDS), rpos, ppos)
     pid = links["person_id"]
     if confirmed is None:  # incremental: the persons' values were voted by the last full relink
         dob_ok = id_ok = np.ones(len(links), dtype=bool)
@@ -489,7 +534,7 @@ def _finish_links(
     # a correction is only as good as the value it corrects to: unconfirmed, it is a conflict
     d_ok, i_ok = dob_ok | ~registry_person, id_ok | ~registry_person
     # an ambiguous birth date (day and month ≤ 12) that no second record of the person confirms
-    amb = ambiguous_dates(events["birth_date"], events["birth_precision"])[rpos]
+    amb = ambiguous[rpos]
     per_count = links.groupby("person_id")["record_id"].transform("size").to_numpy()
     weak = amb & ~dob_ok & ((per_count < 2) | (links["method"].to_numpy(dtype=object) == "registry"))
     # the flag text once per distinct (flags, date confirmed, ID confirmed, weak): a few combinations
@@ -521,6 +566,24 @@ def _finish_links(
 
 
 _FLAG_FIELDS = ("dob", "id")
+
+
+def _record_flag_inputs(records: pd.DataFrame) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """What flags read of the linked records (birth dates and IDs prepared, ambiguous dates): it needs
+    no link, so a full relink computes it beside the scoring."""
+    return prepare(records, _FLAG_FIELDS), ambiguous_dates(records["birth_date"], records["birth_precision"])
+
+
+def _side_by_side(*jobs: Callable[[], Any]) -> list[Any]:
+    """The jobs' results, run on the link's threads (their Arrow, numpy and hashing work runs largely
+    without the GIL) or one after another with one worker: the same results either way."""
+    workers = link_settings().workers
+    if workers < 2 or len(jobs) < 2:
+        return [job() for job in jobs]
+    with ThreadPoolExecutor(min(workers, len(jobs)) - 1 or 1) as pool:
+        rest = [pool.submit(job) for job in jobs[1:]]
+        first = jobs[0]()
+        return [first, *(f.result() for f in rest)]
 
 
 def _flag_text(combo: int) -> str:
@@ -564,35 +627,58 @@ def relink(store: Store, *, partitioned: bool | None = None) -> LinkResult:
 
 
 def _relink_whole(store: Store) -> LinkResult:
-    # only the columns linkage uses: the registry is most of the records, and every column costs memory
-    registry = store.read_table(
-        "records",
-        columns=[*RECORD_COLUMNS, "household_ref", "relation", "address_raw"],
-        filters=[("kind", "=", "registry")],
-    )
-    points = store.read_table(
-        "address_points", columns=["point_id", "ward_id", "group_id", "lon", "lat", "address"]
-    )
-    households, persons, reg_links = build_population(registry, points)
-    persons["origin"] = "registry"
-    events = _with_dropped_identity(
-        store.read_table(
-            "records", columns=[*RECORD_COLUMNS, "corrections"], filters=[("kind", "in", list(EVENT_KINDS))]
+    registry_read: Future[pd.DataFrame] = Future()  # what the event side needs of the registry side
+
+    def registry_side() -> tuple:
+        try:
+            # only the columns linkage uses: the registry is most of the records, and every column costs
+            registry = store.read_table(
+                "records",
+                columns=[*RECORD_COLUMNS, "household_ref", "relation", "address_raw"],
+                filters=[("kind", "=", "registry")],
+            )
+        except BaseException as exc:
+            registry_read.set_exception(exc)
+            raise
+        registry_read.set_result(registry[FINISH_COLUMNS])
+        points = store.read_table(
+            "address_points", columns=["point_id", "ward_id", "group_id", "lon", "lat", "address"]
         )
+        households, persons, reg_links = build_population(registry, points)
+        persons["origin"] = "registry"
+        people = _person_frame(persons, households)
+        return points, households, persons, reg_links, people, prepare(people)
+
+    def event_side() -> tuple:
+        events = _with_dropped_identity(
+            store.read_table(
+                "records",
+                columns=[*RECORD_COLUMNS, "corrections"],
+                filters=[("kind", "in", list(EVENT_KINDS))],
+            )
+        )
+        ra = prepare(events)
+        # every record with its person: registry persons' dates and IDs by majority of their records
+        # (only the columns votes and flags read: a copy of every column of 1.7 M records costs seconds)
+        all_records = pd.concat([registry_read.result(), events[FINISH_COLUMNS]], ignore_index=True)
+        # what flags read of every record needs no link: here, while the registry's population is built
+        return events, ra, all_records, _record_flag_inputs(all_records)
+
+    # the registry's population and the event records are independent until scoring: side by side (the
+    # registry side first: with one worker, the event side finds the registry read)
+    (points, households, persons, reg_links, people, pa_), (events, ra, all_records, record_flags) = (
+        _side_by_side(registry_side, event_side)
     )
-    people = _person_frame(persons, households)
-    links, review, persons_new, hh_new, model = _link_events(events, people, households)
+    n_registry = len(all_records) - len(events)
+    reg_links = reg_links[reg_links["record_id"].isin(all_records["record_id"].iloc[:n_registry])]
+    links, review, persons_new, hh_new, model = _link_events(events, people, households, (ra, pa_))
     hh_new = _place_households(hh_new, points)
     households_all = pd.concat([households, hh_new], ignore_index=True) if len(hh_new) else households
     persons_all = pd.concat([persons, persons_new], ignore_index=True) if len(persons_new) else persons
-    # every record with its person: registry persons' dates and IDs by majority of their records
-    # (only the columns votes and flags read: a copy of every column of 1.7 M records costs seconds)
-    reg_records = registry[FINISH_COLUMNS]
-    reg_links = reg_links[reg_links["record_id"].isin(reg_records["record_id"])]
-    all_records = pd.concat([reg_records, events[FINISH_COLUMNS]], ignore_index=True)
     links = pd.concat([reg_links.assign(match_weight=np.float32(np.nan)), links], ignore_index=True)
-    persons_all, confirmed = _votes(persons_all, all_records, links)
-    links = _finish_links(links, all_records, persons_all, households_all, confirmed)
+    rpos = _record_positions(all_records, links)
+    persons_all, confirmed = _votes(persons_all, all_records, links, rpos)
+    links = _finish_links(links, all_records, persons_all, households_all, confirmed, record_flags, rpos)
     sizes = persons_all.groupby("household_id").size()
     households_all["size"] = households_all["household_id"].map(sizes).fillna(0).astype("int16")
     now = utcnow()

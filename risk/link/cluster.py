@@ -35,13 +35,14 @@ def stable_id(keys: pd.Series, namespace: str) -> np.ndarray:
     blake = hashlib.blake2b
     prefix = f"{namespace}|"
 
-    def one(k: object) -> int:
-        return int.from_bytes(blake(f"{prefix}{k}".encode(), digest_size=8).digest(), "big") & _MASK
+    def digests(ks: list[object]) -> bytes:
+        return b"".join([blake(f"{prefix}{k}".encode(), digest_size=8).digest() for k in ks])
 
-    ids = np.fromiter((one(k) for k in uniq.tolist()), dtype=np.int64, count=len(uniq))
+    # the digests read as big-endian integers in one numpy step (no int object per key)
+    ids = (np.frombuffer(digests(uniq.tolist()), dtype=">u8") & np.uint64(_MASK)).astype(np.int64)
     out = ids[codes] if len(ids) else np.zeros(len(codes), dtype=np.int64)
     if (codes < 0).any():
-        out[codes < 0] = one(None)
+        out[codes < 0] = int.from_bytes(digests([None]), "big") & _MASK
     return out
 
 

@@ -17,9 +17,9 @@ class LinkSettings(BaseSettings):
     workers: int = Field(
         default_factory=lambda: min(os.cpu_count() or 1, 4),
         ge=1,
-        description="threads (and forked processes) a relink spreads its heavy steps over (candidate "
-        "pairs, their comparison, the registry's population beside the event records); the result does "
-        "not depend on it; default: the cores, at most 4",
+        description="threads a relink spreads its heavy steps over (the registry's population beside "
+        "the event records, candidate pairs, their comparison); the result does not depend on it; "
+        "default: the cores, at most 4",
     )
 
 

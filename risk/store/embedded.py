@@ -224,15 +224,23 @@ class EmbeddedStore:
     ) -> BatchInfo | None:
         if mode not in ("append", "replace"):
             raise StoreError(f"unknown write mode {mode!r}")
-        staged: list[tuple[TableSpec, str, int]] = []
-        for name, data in tables.items():
+
+        def stage(name: str, data: Frame) -> tuple[TableSpec, str, int] | None:
             t = table_spec(name, snapshot=False)
             arrow = to_arrow(t, data)
             rel = f"tables/{name}/{uuid.uuid4().hex}.parquet"
-            if arrow.num_rows or mode == "replace":
-                self._table_dir(name)
-                self._write_parquet(arrow, self.path / rel)
-                staged.append((t, rel, arrow.num_rows))
+            if not (arrow.num_rows or mode == "replace"):
+                return None
+            self._table_dir(name)
+            self._write_parquet(arrow, self.path / rel)
+            return t, rel, arrow.num_rows
+
+        if len(tables) > 1:  # side by side: Parquet encoding and compression release the GIL
+            with ThreadPoolExecutor(len(tables)) as pool:
+                done = list(pool.map(lambda item: stage(*item), tables.items()))
+        else:
+            done = [stage(name, data) for name, data in tables.items()]
+        staged = [s for s in done if s is not None]
         existing: BatchInfo | None = None
         with self._write() as con:
             if batch is not None:
