@@ -488,30 +488,33 @@ class Geocoder:
             if c is not None:
                 ward[i], tier[i], conf[i] = w, "ward_centroid", 0.3
                 lon[i], lat[i] = c
-        # assemble
+        # assemble (columns at once; the loop touches Python values only)
         out = []
         placed = row >= 0
-        for i in range(n):
-            if placed[i]:
-                r = row[i]
-                lon[i], lat[i], group[i] = self._lon[r], self._lat[r], self._group[r] or None
+        prow = np.where(placed, row, 0)
+        lon_l = np.where(placed, self._lon[prow], lon).tolist()
+        lat_l = np.where(placed, self._lat[prow], lat).tolist()
+        conf_l = np.round(conf, 3).tolist()
+        pid_l = self._pid[prow].tolist()
+        row_l = row.tolist()
+        for i, (r, is_placed) in enumerate(zip(row_l, placed.tolist(), strict=True)):
+            if is_placed:
+                group[i] = self._group[r] or None
             mk = (
-                self._mkey[row[i]]
-                if placed[i] and tier[i] == "exact"
+                self._mkey[r]
+                if is_placed and tier[i] == "exact"
                 else (f"{ward[i]}|{p.akey[i]}" if ward[i] else "")
             )
-            normal = (
-                self._address[row[i]] if placed[i] and tier[i] in ("exact", "fuzzy") else p.parts[i].normal
-            )
+            normal = self._address[r] if is_placed and tier[i] in ("exact", "fuzzy") else p.parts[i].normal
             out.append(
                 (
-                    int(self._pid[row[i]]) if placed[i] else None,
+                    pid_l[i] if is_placed else None,
                     ward[i],
                     group[i],
-                    float(lon[i]),
-                    float(lat[i]),
+                    lon_l[i],
+                    lat_l[i],
                     tier[i],
-                    float(round(conf[i], 3)),
+                    conf_l[i],
                     mk,
                     ";".join(dict.fromkeys(flags[i])),
                     cand_text[i],

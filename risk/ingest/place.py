@@ -28,8 +28,10 @@ OUT_COLUMNS = ("point_id", "ward_id", "geocode_tier", "geocode_confidence", "geo
 # Arrow (RE2) rewrites on the folded text, in order: one pass over the column each.
 _CANON = (
     (r"[^a-z0-9,./ ]", ""),  # after folding: anything else is noise for a key
-    (r"\s+", " "),
-    (r"\s*,\s*", ","),
+    # from here on the only white space is " ": runs of it become one, commas lose the spaces around them
+    # (written to match only where something changes: a rewrite per match is what costs)
+    (r" {2,}", " "),
+    (r" +, *|, +", ","),
     # the city at the end, in any spelling, is dropped
     (r",(?:thanh pho ho chi minh|tp\.? ?ho chi minh|tp\.? ?hcm|tphcm|hcm|sai gon|sg)$", ""),
     # street prefix after the house number: "12 Đ. Lê Lợi", "12 Đường Lê Lợi" → "12 le loi"
@@ -47,7 +49,7 @@ _CANON = (
     (r",(?:dk\.?|d\.k|dac khu) ?", ",dac khu "),
     (r",(?:kp|khu pho) ?\.? ?(\d+)(,|$)", ",khu pho \\1\\2"),
     (r",ap ?\.? ?(\d+)(,|$)", ",ap \\1\\2"),
-    (r"\s+", " "),
+    (r" {2,}", " "),
     (r" ?, ?", "|"),
 )
 
@@ -62,7 +64,7 @@ def canonical_keys(texts: pa.Array | pd.Series) -> pa.Array:
     )
     s = pc.replace_substring_regex(arr, "[ĐđÐð]", "d")
     s = pc.utf8_normalize(s, "NFKD")
-    s = pc.replace_substring_regex(s, "[\\x{0300}-\\x{036f}]", "")
+    s = pc.replace_substring_regex(s, "[\\x{0300}-\\x{036f}]+", "")
     s = pc.utf8_trim_whitespace(pc.utf8_lower(s))
     for pattern, repl in _CANON:
         s = pc.replace_substring_regex(s, pattern, repl)
