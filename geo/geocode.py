@@ -205,13 +205,25 @@ class Geocoder:
         """Locate each address; one output row per input row (same index). `dates` (the records' dates)
         choose the geography the names are read in."""
         series = texts if isinstance(texts, pd.Series) else pd.Series(list(texts), dtype=object)
-        n = len(series)
+        codes, results = self.locate_distinct(series, dates)
+        table = pd.DataFrame.from_records(results, columns=OUTPUT_COLUMNS)
+        out = table.iloc[codes].reset_index(drop=True)
+        out.index = series.index
+        out["point_id"] = out["point_id"].astype("Int64")
+        return out
+
+    def locate_distinct(
+        self, texts: pd.Series, dates: pd.Series | None = None
+    ) -> tuple[np.ndarray, list[tuple]]:
+        """`geocode` without the frame: each row's code into the results of the distinct (text, geography)
+        pairs, each a tuple in the order of `OUTPUT_COLUMNS` (for callers that need a few columns)."""
+        n = len(texts)
         vers = (
             _versions_of(pd.Series(dates).reset_index(drop=True), n)
             if dates is not None
             else np.full(n, "", dtype=object)
         )
-        text = series.to_numpy(dtype=object)
+        text = texts.to_numpy(dtype=object)
         combo = np.array(
             [f"{v}\x1f{'' if (t is None or t != t) else t}" for t, v in zip(text, vers, strict=True)],
             dtype=object,
@@ -228,11 +240,7 @@ class Geocoder:
             for i, r in zip(todo, fresh, strict=True):
                 results[i] = r
                 self._cache[uniq[i]] = r
-        table = pd.DataFrame.from_records(results, columns=OUTPUT_COLUMNS)
-        out = table.iloc[codes].reset_index(drop=True)
-        out.index = series.index
-        out["point_id"] = out["point_id"].astype("Int64")
-        return out
+        return codes, results  # type: ignore[return-value]
 
     def _locate_batch(self, texts: list[str], versions: list[str]) -> list[tuple]:
         """Locate distinct addresses, in `workers` forked processes when the batch is large."""

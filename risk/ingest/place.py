@@ -161,12 +161,13 @@ class RegistryPlacer:
             if rest.any():
                 text = np.append(texts, "")[codes[rest]]
                 d = None if dates is None else dates.reset_index(drop=True)[rest]
-                out = self.geocoder.geocode(pd.Series(text, dtype=object), d)
-                point[rest] = out["point_id"].fillna(-1).to_numpy(dtype=np.int64)
-                ward[rest] = out["ward_id"].to_numpy(dtype=object)
-                tier[rest] = out["tier"].to_numpy(dtype=object)
-                conf[rest] = out["confidence"].astype(np.float32).to_numpy()
-                flags[rest] = out["flags"].fillna("").astype(str).to_numpy(dtype=object)
+                g, res = self.geocoder.locate_distinct(pd.Series(text, dtype=object), d)
+                # the five columns of the distinct results (see `geo.geocode.OUTPUT_COLUMNS`), then per row
+                point[rest] = np.array([-1 if r[0] is None else r[0] for r in res], dtype=np.int64)[g]
+                ward[rest] = np.array([r[1] for r in res], dtype=object)[g]
+                tier[rest] = np.array([r[5] for r in res], dtype=object)[g]
+                conf[rest] = np.array([r[6] for r in res], dtype=np.float32)[g]
+                flags[rest] = np.array([r[8] or "" for r in res], dtype=object)[g]
         return pd.DataFrame(
             {
                 "point_id": pd.Series(point, dtype="Int64").where(point >= 0).to_numpy(),
