@@ -27,6 +27,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
+from itertools import repeat
 
 import numpy as np
 import pandas as pd
@@ -159,7 +160,7 @@ class Geocoder:
         self._mkey = np.array([w + "|" + k for w, k in zip(self._ward, akey, strict=True)], dtype=object)
         # exact: match key → first row holding it (and how many do)
         codes, uniq = pd.factorize(self._mkey)
-        self._key_index = pd.Index(uniq)
+        self._key_index = _Positions(uniq)
         first = np.full(len(uniq), -1, dtype=np.int64)
         first[codes[::-1]] = np.arange(n - 1, -1, -1)
         self._key_row = first
@@ -169,7 +170,7 @@ class Geocoder:
             self._dup_rows.setdefault(self._mkey[r], []).append(r)
         # address without ward → rows (for addresses that name no ward)
         acodes, auniq = pd.factorize(akey)
-        self._akey_index = pd.Index(auniq)
+        self._akey_index = _Positions(auniq)
         order = np.argsort(acodes, kind="stable")
         self._akey_order = order
         self._akey_start = np.searchsorted(acodes[order], np.arange(len(auniq) + 1))
@@ -204,13 +205,25 @@ class Geocoder:
         """Locate each address; one output row per input row (same index). `dates` (the records' dates)
         choose the geography the names are read in."""
         series = texts if isinstance(texts, pd.Series) else pd.Series(list(texts), dtype=object)
-        n = len(series)
+        codes, results = self.locate_distinct(series, dates)
+        table = pd.DataFrame.from_records(results, columns=OUTPUT_COLUMNS)
+        out = table.iloc[codes].reset_index(drop=True)
+        out.index = series.index
+        out["point_id"] = out["point_id"].astype("Int64")
+        return out
+
+    def locate_distinct(
+        self, texts: pd.Series, dates: pd.Series | None = None
+    ) -> tuple[np.ndarray, list[tuple]]:
+        """`geocode` without the frame: each row's code into the results of the distinct (text, geography)
+        pairs, each a tuple in the order of `OUTPUT_COLUMNS` (for callers that need a few columns)."""
+        n = len(texts)
         vers = (
             _versions_of(pd.Series(dates).reset_index(drop=True), n)
             if dates is not None
             else np.full(n, "", dtype=object)
         )
-        text = series.to_numpy(dtype=object)
+        text = texts.to_numpy(dtype=object)
         combo = np.array(
             [f"{v}\x1f{'' if (t is None or t != t) else t}" for t, v in zip(text, vers, strict=True)],
             dtype=object,
@@ -227,11 +240,7 @@ class Geocoder:
             for i, r in zip(todo, fresh, strict=True):
                 results[i] = r
                 self._cache[uniq[i]] = r
-        table = pd.DataFrame.from_records(results, columns=OUTPUT_COLUMNS)
-        out = table.iloc[codes].reset_index(drop=True)
-        out.index = series.index
-        out["point_id"] = out["point_id"].astype("Int64")
-        return out
+        return codes, results  # type: ignore[return-value]
 
     def _locate_batch(self, texts: list[str], versions: list[str]) -> list[tuple]:
         """Locate distinct addresses, in `workers` forked processes when the batch is large."""
@@ -487,30 +496,33 @@ class Geocoder:
             if c is not None:
                 ward[i], tier[i], conf[i] = w, "ward_centroid", 0.3
                 lon[i], lat[i] = c
-        # assemble
+        # assemble (columns at once; the loop touches Python values only)
         out = []
         placed = row >= 0
-        for i in range(n):
-            if placed[i]:
-                r = row[i]
-                lon[i], lat[i], group[i] = self._lon[r], self._lat[r], self._group[r] or None
+        prow = np.where(placed, row, 0)
+        lon_l = np.where(placed, self._lon[prow], lon).tolist()
+        lat_l = np.where(placed, self._lat[prow], lat).tolist()
+        conf_l = np.round(conf, 3).tolist()
+        pid_l = self._pid[prow].tolist()
+        row_l = row.tolist()
+        for i, (r, is_placed) in enumerate(zip(row_l, placed.tolist(), strict=True)):
+            if is_placed:
+                group[i] = self._group[r] or None
             mk = (
-                self._mkey[row[i]]
-                if placed[i] and tier[i] == "exact"
+                self._mkey[r]
+                if is_placed and tier[i] == "exact"
                 else (f"{ward[i]}|{p.akey[i]}" if ward[i] else "")
             )
-            normal = (
-                self._address[row[i]] if placed[i] and tier[i] in ("exact", "fuzzy") else p.parts[i].normal
-            )
+            normal = self._address[r] if is_placed and tier[i] in ("exact", "fuzzy") else p.parts[i].normal
             out.append(
                 (
-                    int(self._pid[row[i]]) if placed[i] else None,
+                    pid_l[i] if is_placed else None,
                     ward[i],
                     group[i],
-                    float(lon[i]),
-                    float(lat[i]),
+                    lon_l[i],
+                    lat_l[i],
                     tier[i],
-                    float(round(conf[i], 3)),
+                    conf_l[i],
                     mk,
                     ";".join(dict.fromkeys(flags[i])),
                     cand_text[i],
@@ -680,13 +692,33 @@ def _exact_conf(r: Resolution, cands: list[list[str]]) -> float:
     return 0.98 if "old_ward" in r.flags else 1.0
 
 
+class _Positions:
+    """Position of each of a set of distinct keys, by dictionary: the two lookups the geocoder needs
+    (`get_indexer`, `get_loc`) as `pd.Index` answers them, at a fraction of the cost per batch."""
+
+    __slots__ = ("_pos",)
+
+    def __init__(self, keys: Iterable[str]) -> None:
+        self._pos = {k: i for i, k in enumerate(keys)}
+
+    def __len__(self) -> int:
+        return len(self._pos)
+
+    def get_indexer(self, keys: Iterable[str]) -> np.ndarray:
+        keys = list(keys)
+        return np.fromiter(map(self._pos.get, keys, repeat(-1)), dtype=np.int64, count=len(keys))
+
+    def get_loc(self, key: str) -> int:
+        return self._pos[key]
+
+
 class _Runs:
     """House numbers along each street+alley of each ward, for the nearest-number tier."""
 
     def __init__(self, run: np.ndarray, base: np.ndarray, lon: np.ndarray, lat: np.ndarray) -> None:
         ok = ~np.isnan(base)
         codes, uniq = pd.factorize(run)
-        self.index = pd.Index(uniq)
+        self.index = _Positions(uniq)
         rows = np.nonzero(ok)[0]
         c = codes[rows]
         b = base[rows].astype(np.int64)

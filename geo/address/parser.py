@@ -235,20 +235,26 @@ def parse(text: object, lexicon: AdminLexicon | None = None, streets: Collection
 
 # The registry's own normal form ("130/75/5 Đường số 7, Khu phố 3, Phường Bình Hưng Hòa, Thành phố Hồ Chí
 # Minh"), the most common form in feeds, with or without diacritics, in any case and with the usual
-# abbreviations (Đ., KP3, P., F7, X., ĐK, TP.HCM …), is read by one regular expression on the folded text.
-# It gives exactly what the token scanner gives (a test checks it); anything unusual falls through to it.
-_NORMAL_FORM = re.compile(
-    r"(?P<head>\d+[a-z]{0,3}(?:/\d+[a-z]{0,3})*(?:-\d+[a-z]{0,3})*)(?P<bis> bis)? "
+# abbreviations (Đ., KP3, P., F7, X., ĐK, TP.HCM …), and the same with an old district after the ward
+# ("…, Phường 17, Quận Bình Thạnh, …"), is read by regular expressions on the folded text. It gives exactly
+# what the token scanner gives (a test checks it); anything unusual falls through to it. The house number
+# (`_HEAD`) is all that differs between the houses of one street: what follows it (`_TAIL`) is read once per
+# distinct text and kept (`_tail_template`).
+_HEAD = re.compile(r"\d+[a-z]{0,3}(?:/\d+[a-z]{0,3})*(?:-\d+[a-z]{0,3})*")
+_TAIL = re.compile(
+    r"(?:(?P<bis>bis) )?"
     r"(?P<sm>duong |d\. ?|quoc lo |tinh lo |huong lo |dai lo |dl |xa lo |(?:ql|tl|hl)(?= |\d) ?)?"
     r"(?P<street>[^,]+), "
     r"(?:to (?P<to>\d+), )?"
     r"(?P<kpw>khu pho |kp\.? ?|ap |ap\.)(?P<kp>\d+), "
-    r"(?P<wtype>phuong |p\. ?|ph\. ?|f(?=\d)|xa |x\. ?|x |thi tran |tt\.? ?|dac khu |dk\.? ?|d\.k\.? ?)"
-    r"(?P<ward>[^,]+), "
+    r"(?:(?P<wtype>phuong |p\. ?|ph\. ?|f(?=\d)|xa |x\. ?|x |thi tran |tt\.? ?|dac khu |dk\.? ?|d\.k\.? ?)"
+    r"(?P<ward>[^,]+), )?"
+    r"(?:(?P<dtype>quan |q\. ?|huyen |thanh pho |tp\. ?)(?P<district>[^,]+), )?"
     r"(?P<city>thanh pho ho chi minh|tp\. ?hcm|tphcm|tp\. ho chi minh|tp ho chi minh|tp hcm|hcm)"
 )
 _WORD = re.compile(r"[^\W_]+")
 _WARD_SUB = {"p": "phường", "f": "phường", "x": "xã", "t": "thị trấn", "d": "đặc khu"}
+_DISTRICT_SUB = {"q": "quận", "h": "huyện", "t": "thành phố"}
 _KP_SUB = {"k": "Khu phố", "a": "Ấp"}
 _STREET_TYPE = {
     "duong": "Đường",
@@ -268,24 +274,77 @@ _SPELLED = {
     "sm": "đường đ quốc lộ tỉnh hương đại đl xa",
     "kpw": "khu phố ấp",
     "wtype": "phường xã thị trấn đặc khu đk đ",
+    "dtype": "quận huyện thành phố",
     "city": "thành phố hồ chí minh",
     "to": "tổ",
 }
 
 
+@lru_cache(maxsize=4096)
 def _spelled_ok(written: str, spelled: str) -> bool:
+    """Is every word of a marker as written either without diacritics or spelled as `spelled` has it?
+    (A few hundred distinct markers as written: cached.)"""
     allowed = set(spelled.split())
     return all(w == fold_word(w) or w in allowed for w in _WORD.findall(written.lower()))
 
 
 def _parse_normal_form(s: str, lex: AdminLexicon, streets: Collection[str]) -> AddressParts | None:
+    sp = s.find(" ")
+    if sp <= 0:
+        return None
+    head = s[:sp]
+    fh = ffold(head).lower()
+    if len(fh) != len(head) or _HEAD.fullmatch(fh) is None:
+        return None
+    tpl = _tail_template(s[sp + 1 :], lex, streets)
+    if tpl is None:
+        return None
+    bis, street, street_type, to, khu_pho, admin = tpl
+    st = _State([], streets, True)
+    if "/" in head:
+        st.alley, st.house = head.rsplit("/", 1)
+    else:
+        st.house = head
+    if bis:
+        st.house += " " + bis
+    st.street, st.street_type = street, street_type
+    st.to = to
+    st.khu_pho = khu_pho
+    st.admin.extend(admin)
+    st.city = HCMC
+    return _finish(st)
+
+
+_Template = tuple[str, str, str, str, str, tuple[tuple[str, str, str, set[str], int], ...]]
+_TEMPLATES: dict[tuple[int, int], tuple[AdminLexicon, Collection[str], dict[str, _Template | None]]] = {}
+_TEMPLATE_LIMIT = 200_000  # distinct tails kept per (lexicon, street list)
+
+
+def _tail_template(tail: str, lex: AdminLexicon, streets: Collection[str]) -> _Template | None:
+    """What the fast path reads after the house number (None: not the normal form), cached per distinct
+    tail for each lexicon and street list (held here, so their ids stay theirs)."""
+    slot = _TEMPLATES.get((id(lex), id(streets)))
+    if slot is None or slot[0] is not lex or slot[1] is not streets:
+        if len(_TEMPLATES) >= 8:
+            _TEMPLATES.clear()
+        slot = _TEMPLATES[(id(lex), id(streets))] = (lex, streets, {})
+    cache = slot[2]
+    if tail in cache:
+        return cache[tail]
+    if len(cache) >= _TEMPLATE_LIMIT:
+        cache.clear()
+    got = cache[tail] = _read_tail(tail, lex, streets)
+    return got
+
+
+def _read_tail(s: str, lex: AdminLexicon, streets: Collection[str]) -> _Template | None:
     fl = ffold(s).lower()
     if len(fl) != len(s):
         return None
-    m = _NORMAL_FORM.fullmatch(fl)
+    m = _TAIL.fullmatch(fl)
     if m is None:
         return None
-    for g in ("sm", "kpw", "wtype", "city"):
+    for g in ("sm", "kpw", "wtype", "dtype", "city"):
         if m.group(g) and not _spelled_ok(s[m.start(g) : m.end(g)], _SPELLED[g]):
             return None
     if m.group("to") and not _spelled_ok(s[m.start("to") - 3 : m.start("to")], _SPELLED["to"]):
@@ -307,37 +366,61 @@ def _parse_normal_form(s: str, lex: AdminLexicon, streets: Collection[str]) -> A
         n, e = lex.longest(words, 0, len(words))
         if e is not None and n == len(words):
             return None  # a known admin name where the street should be: the scanner decides
-    ward = s[m.start("ward") : m.end("ward")]
-    wtoks = _WORD.findall(ward)
-    if "." in ward:
+    admin: list[tuple[str, str, str, set[str], int]] = []
+    if m.group("wtype"):
+        ward = s[m.start("ward") : m.end("ward")]
+        wtoks = _WORD.findall(ward)
+        if "." in ward:
+            return None
+        if len(wtoks) == 1 and _NUM.match(wtoks[0].lower()):
+            ward_name = _num_text(wtoks[0])
+        else:
+            ward_name = _known_name(wtoks, ward, WARD, lex)
+            if ward_name is None:
+                return None
+        wtype = m.group("wtype")
+        sub = "phường" if wtype.startswith("ph") else _WARD_SUB[wtype[0]]
+        admin.append((WARD, sub, ward_name, {WARD}, 0))
+    if m.group("dtype"):
+        # an old district ("Quận Bình Thạnh", "Q.8", "Huyện Củ Chi", "Thành phố Thủ Đức"), as written
+        # before the 2025 reform: what the scanner reads after a district marker at a chunk's start
+        district = s[m.start("district") : m.end("district")]
+        dtoks = _WORD.findall(district)
+        if " ".join(dtoks) != district:
+            return None
+        dsub = _DISTRICT_SUB[m.group("dtype")[0]]
+        if len(dtoks) == 1 and _NUM.match(dtoks[0].lower()):
+            district_name = _num_text(dtoks[0])
+            if dsub == "huyện":
+                dsub = "quận"
+        else:
+            if _city_alias_at_words([fold_word(w) for w in dtoks]):
+                return None  # "Thành phố Hồ Chí Minh": the city, not a district
+            district_name = _known_name(dtoks, district, DISTRICT, lex)
+            if district_name is None:
+                return None
+        admin.append((DISTRICT, dsub, district_name, {DISTRICT}, 1))
+    bis = s[m.start("bis") : m.end("bis")] if m.group("bis") else ""
+    to = f"Tổ {_num_text(m.group('to'))}" if m.group("to") else ""
+    khu_pho = f"{_KP_SUB[m.group('kpw')[0]]} {_num_text(m.group('kp'))}"
+    return bis, name, stype, to, khu_pho, tuple(admin)
+
+
+def _known_name(toks: list[str], written: str, role: str, lex: AdminLexicon) -> str | None:
+    """Display form of an admin name written as plain words, known in `role` and spelled as the lexicon
+    spells it (None otherwise: the scanner decides)."""
+    e = lex.names.get(tuple(fold_word(w) for w in toks))
+    if e is None or role not in e.roles or " ".join(toks) != written:
         return None
-    if len(wtoks) == 1 and _NUM.match(wtoks[0].lower()):
-        ward_name = _num_text(wtoks[0])
-    else:
-        folded = tuple(fold_word(w) for w in wtoks)
-        e = lex.names.get(folded)
-        if e is None or WARD not in e.roles or " ".join(wtoks) != ward:
-            return None
-        if not e.spelled_as(tuple(w.lower() for w in wtoks)):
-            return None
-        ward_name = e.display
-    st = _State([], streets, True)
-    head = s[m.start("head") : m.end("head")]
-    if "/" in head:
-        st.alley, st.house = head.rsplit("/", 1)
-    else:
-        st.house = head
-    if m.group("bis"):
-        st.house += " " + s[m.start("bis") + 1 : m.end("bis")]
-    st.street, st.street_type = name, stype
-    if m.group("to"):
-        st.to = f"Tổ {_num_text(m.group('to'))}"
-    st.khu_pho = f"{_KP_SUB[m.group('kpw')[0]]} {_num_text(m.group('kp'))}"
-    wtype = m.group("wtype")
-    sub = "phường" if wtype.startswith("ph") else _WARD_SUB[wtype[0]]
-    st.admin.append((WARD, sub, ward_name, {WARD}, 0))
-    st.city = HCMC
-    return _finish(st)
+    if not e.spelled_as(tuple(w.lower() for w in toks)):
+        return None
+    return e.display
+
+
+def _city_alias_at_words(folded: list[str]) -> bool:
+    """Do these folded words start with a city alias (`_city_alias_at` on a list of words)?"""
+    entries = _MARKERS.get(folded[0]) if folded else None
+    return bool(entries) and any(k == CITY and tuple(folded[: len(q)]) == q for q, _, k, _ in entries)
 
 
 def _has_marker(words: list[str], start: int) -> bool:

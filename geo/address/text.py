@@ -18,7 +18,6 @@ from geo.vntext import normalize as _ref_normalize
 # (kept by the reference as spaces; a carriage return it removes), Latin
 # letters (without the soft hyphen, a format character) and combining diacritics.
 _SAFE = re.compile(r"[\t\n\x20-\x7e\u00a0-\u00ac\u00ae-\u024f\u0300-\u036f\u1e00-\u1eff]*")
-_WS = re.compile(r"\s+")
 _CACHE_LIMIT = 500_000
 
 _word_norm: dict[str, str] = {}
@@ -50,20 +49,25 @@ def normalize(text: object) -> str:
     s = str(text)
     if _SAFE.fullmatch(s) is None:
         return _ref_normalize(s)
-    out = []
-    for w in _WS.split(s):
-        if not w:
-            continue
-        if w.isascii():
-            out.append(w)  # printable ASCII is its own normal form (house numbers: never cached)
-            continue
-        n = _word_norm.get(w)
-        if n is None:
-            if len(_word_norm) > _CACHE_LIMIT:
-                _word_norm.clear()
-            n = _word_norm[w] = _ref_normalize(w)
-        if n:
-            out.append(n)
+    # within the safe characters, whitespace is tab, new line, space and no-break space: what both `\s`
+    # and `str.split` split at
+    words = s.split()
+    if s.isascii():
+        return " ".join(words)  # printable ASCII words are their own normal form
+    get = _word_norm.get
+    out = [w if w.isascii() else get(w) for w in words]  # ASCII words (house numbers) are never cached
+    if None in out:
+        for k, n in enumerate(out):
+            if n is None:
+                w = words[k]
+                n = _word_norm.get(w)
+                if n is None:
+                    if len(_word_norm) > _CACHE_LIMIT:
+                        _word_norm.clear()
+                    n = _word_norm[w] = _ref_normalize(w)
+                out[k] = n
+    if "" in out:
+        out = [n for n in out if n]
     return " ".join(out)
 
 

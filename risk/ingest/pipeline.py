@@ -327,7 +327,7 @@ class Ingestor:
         n = len(cleaned)
         out = pd.DataFrame(
             {
-                "point_id": pd.array([pd.NA] * n, dtype="Int64"),
+                "point_id": pd.arrays.IntegerArray(np.zeros(n, dtype=np.int64), np.ones(n, dtype=bool)),
                 "ward_id": np.full(n, None, dtype=object),
                 "geocode_tier": np.full(n, "unplaced", dtype=object),
                 "geocode_confidence": np.zeros(n, dtype=np.float32),
@@ -337,7 +337,7 @@ class Ingestor:
         )
         if self.placer is None or not rows.any():
             return out
-        sub = cleaned[rows]
+        sub = cleaned.loc[rows, ["address_raw", "event_date"]]  # not a copy of every column
         got = self.placer(sub["address_raw"], sub["event_date"])
         for c in out.columns:
             if c in got:

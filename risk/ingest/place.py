@@ -10,6 +10,8 @@ resolve through the geography of their time. Work is per distinct address and ca
 
 from __future__ import annotations
 
+from itertools import repeat
+
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -26,8 +28,10 @@ OUT_COLUMNS = ("point_id", "ward_id", "geocode_tier", "geocode_confidence", "geo
 # Arrow (RE2) rewrites on the folded text, in order: one pass over the column each.
 _CANON = (
     (r"[^a-z0-9,./ ]", ""),  # after folding: anything else is noise for a key
-    (r"\s+", " "),
-    (r"\s*,\s*", ","),
+    # from here on the only white space is " ": runs of it become one, commas lose the spaces around them
+    # (written to match only where something changes: a rewrite per match is what costs)
+    (r" {2,}", " "),
+    (r" +, *|, +", ","),
     # the city at the end, in any spelling, is dropped
     (r",(?:thanh pho ho chi minh|tp\.? ?ho chi minh|tp\.? ?hcm|tphcm|hcm|sai gon|sg)$", ""),
     # street prefix after the house number: "12 Đ. Lê Lợi", "12 Đường Lê Lợi" → "12 le loi"
@@ -45,7 +49,7 @@ _CANON = (
     (r",(?:dk\.?|d\.k|dac khu) ?", ",dac khu "),
     (r",(?:kp|khu pho) ?\.? ?(\d+)(,|$)", ",khu pho \\1\\2"),
     (r",ap ?\.? ?(\d+)(,|$)", ",ap \\1\\2"),
-    (r"\s+", " "),
+    (r" {2,}", " "),
     (r" ?, ?", "|"),
 )
 
@@ -60,7 +64,7 @@ def canonical_keys(texts: pa.Array | pd.Series) -> pa.Array:
     )
     s = pc.replace_substring_regex(arr, "[ĐđÐð]", "d")
     s = pc.utf8_normalize(s, "NFKD")
-    s = pc.replace_substring_regex(s, "[\\x{0300}-\\x{036f}]", "")
+    s = pc.replace_substring_regex(s, "[\\x{0300}-\\x{036f}]+", "")
     s = pc.utf8_trim_whitespace(pc.utf8_lower(s))
     for pattern, repl in _CANON:
         s = pc.replace_substring_regex(s, pattern, repl)
@@ -77,34 +81,47 @@ class RegistryPlacer:
 
     def __init__(self, geocoder: Geocoder | None, registry: pd.DataFrame | None = None) -> None:
         self.geocoder = geocoder
-        self._prematched: dict[str, tuple[int, str] | None] = {}
-        self._keys: dict[str, tuple[int, str]] = {}
+        # pre-matches are registry rows (-1: the key names no point, or several)
+        self._prematched: dict[str, int] = {}  # cache: distinct text → row
+        self._row_of_key: dict[str, int] = {}  # canonical key naming one point → its row
+        # the registry's own address texts that pre-match: a feed repeating the normal form exactly (the
+        # commonest spelling) needs no key computed
+        self._by_address: dict[str, int] = {}
+        self._pid = np.empty(0, dtype=np.int64)
+        self._ward = np.empty(0, dtype=object)
         if registry is not None and len(registry) and "address" in registry:
             keys = pd.Series(canonical_keys(registry["address"]).to_numpy(zero_copy_only=False), dtype=object)
             unique = ~keys.duplicated(keep=False).to_numpy() & (keys != "").to_numpy()
-            self._keys = dict(
-                zip(
-                    keys[unique],
-                    zip(
-                        registry["point_id"].to_numpy()[unique].tolist(),
-                        registry["ward_id"].astype(str).to_numpy()[unique].tolist(),
-                        strict=True,
-                    ),
-                    strict=True,
-                )
+            rows = np.flatnonzero(unique)
+            self._pid = registry["point_id"].to_numpy()[rows].astype(np.int64)
+            self._ward = registry["ward_id"].astype(str).to_numpy(dtype=object)[rows]
+            self._row_of_key = dict(
+                zip(keys.to_numpy(dtype=object)[rows].tolist(), range(len(rows)), strict=True)
             )
+            address = registry["address"].to_numpy(dtype=object)[rows].tolist()
+            self._by_address = {a: k for k, a in enumerate(address) if isinstance(a, str)}
 
-    def _prematch(self, texts: list[str]) -> list[tuple[int, str] | None]:
-        """The registry point each distinct text's canonical key names (None: none or several); cached
-        across files, since weekly files repeat most addresses."""
-        cache = self._prematched
-        todo = [t for t in texts if t not in cache]
-        if todo:
-            if len(cache) + len(todo) > PREMATCH_CACHE:
-                cache.clear()
-            keys = canonical_keys(pa.array(todo, type=pa.string())).to_pylist()
-            cache.update(zip(todo, (self._keys.get(k) for k in keys), strict=True))
-        return [cache[t] for t in texts]
+    def _prematch(self, texts: np.ndarray) -> np.ndarray:
+        """The registry row each distinct text's canonical key names (-1: none or several); cached across
+        files, since weekly files repeat most addresses. Lookups are C-level `map`s over the texts."""
+        m = len(texts)
+        out = np.fromiter(map(self._by_address.get, texts, repeat(-2)), dtype=np.int64, count=m)
+        todo = np.flatnonzero(out == -2)
+        if len(todo):
+            cache = self._prematched
+            sub = texts[todo]
+            got = np.fromiter(map(cache.get, sub, repeat(-2)), dtype=np.int64, count=len(sub))
+            out[todo] = got
+            new = got == -2
+            if new.any():
+                fresh = sub[new].tolist()
+                if len(cache) + len(fresh) > PREMATCH_CACHE:
+                    cache.clear()
+                keys = canonical_keys(pa.array(fresh, type=pa.string())).to_numpy(zero_copy_only=False)
+                rows = list(map(self._row_of_key.get, keys, repeat(-1)))
+                cache.update(zip(fresh, rows, strict=True))
+                out[todo[new]] = rows
+        return out
 
     @classmethod
     def from_store(cls, store: Store, *, workers: int = 1) -> RegistryPlacer:
@@ -115,33 +132,42 @@ class RegistryPlacer:
 
     def __call__(self, addresses: pd.Series, dates: pd.Series | None = None) -> pd.DataFrame:
         n = len(addresses)
-        text = addresses.fillna("").astype(str).reset_index(drop=True)
         point = np.full(n, -1, dtype=np.int64)
         ward = np.full(n, None, dtype=object)
         tier = np.full(n, "unplaced", dtype=object)
         conf = np.zeros(n, dtype=np.float32)
         flags = np.full(n, "", dtype=object)
         if self.geocoder is not None and n:
-            codes, uniq = pd.factorize(text.to_numpy(dtype=object))
-            hits = self._prematch(list(uniq))
-            found = np.array([h is not None for h in hits], dtype=bool)
-            row_found = found[codes]
+            # once per distinct text: within a file nearly every row is distinct, but files repeat them
+            codes, uniq = pd.factorize(addresses.to_numpy(dtype=object), use_na_sentinel=True)
+            texts = np.asarray(uniq, dtype=object)
+            odd = ~np.fromiter(map(isinstance, texts, repeat(str)), dtype=bool, count=len(texts))
+            if odd.any():
+                texts[odd] = [str(t) for t in texts[odd]]
+            m = len(texts)
+            u_row = np.full(m + 1, -1, dtype=np.int64)  # the last slot stands for missing values
+            u_row[:m] = self._prematch(texts)
+            u_geo = np.zeros(m + 1, dtype=bool)  # to the geocoder: neither pre-matched nor empty
+            u_geo[:m] = (u_row[:m] < 0) & (texts != "")
+            codes = np.where(codes < 0, m, codes)
+            r = u_row[codes]
+            found = r >= 0
             if found.any():
-                pid = np.array([h[0] if h else -1 for h in hits], dtype=np.int64)
-                wid = np.array([h[1] if h else None for h in hits], dtype=object)
-                point[row_found] = pid[codes][row_found]
-                ward[row_found] = wid[codes][row_found]
-                tier[row_found] = PREMATCH_TIER
-                conf[row_found] = PREMATCH_CONFIDENCE
-            rest = ~row_found & (text != "").to_numpy()
+                point[found] = self._pid[r[found]]
+                ward[found] = self._ward[r[found]]
+                tier[found] = PREMATCH_TIER
+                conf[found] = PREMATCH_CONFIDENCE
+            rest = u_geo[codes]
             if rest.any():
+                text = np.append(texts, "")[codes[rest]]
                 d = None if dates is None else dates.reset_index(drop=True)[rest]
-                out = self.geocoder.geocode(text[rest].reset_index(drop=True), d)
-                point[rest] = out["point_id"].fillna(-1).to_numpy(dtype=np.int64)
-                ward[rest] = out["ward_id"].to_numpy(dtype=object)
-                tier[rest] = out["tier"].to_numpy(dtype=object)
-                conf[rest] = out["confidence"].astype(np.float32).to_numpy()
-                flags[rest] = out["flags"].fillna("").astype(str).to_numpy(dtype=object)
+                g, res = self.geocoder.locate_distinct(pd.Series(text, dtype=object), d)
+                # the five columns of the distinct results (see `geo.geocode.OUTPUT_COLUMNS`), then per row
+                point[rest] = np.array([-1 if r[0] is None else r[0] for r in res], dtype=np.int64)[g]
+                ward[rest] = np.array([r[1] for r in res], dtype=object)[g]
+                tier[rest] = np.array([r[5] for r in res], dtype=object)[g]
+                conf[rest] = np.array([r[6] for r in res], dtype=np.float32)[g]
+                flags[rest] = np.array([r[8] or "" for r in res], dtype=object)[g]
         return pd.DataFrame(
             {
                 "point_id": pd.Series(point, dtype="Int64").where(point >= 0).to_numpy(),

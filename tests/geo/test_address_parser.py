@@ -266,6 +266,75 @@ def test_fast_path_gives_what_the_scanner_gives(fake_points: pd.DataFrame) -> No
     assert checked > 5_000  # the fast path really is taken
 
 
+_OLD_DISTRICTS = (
+    "Quận 1",
+    "Q.3",
+    "Q. 8",
+    "quận 12",
+    "Quận Bình Thạnh",
+    "Q.Gò Vấp",
+    "Q. Tân Bình",
+    "Quan Phu Nhuan",
+    "Huyện Củ Chi",
+    "huyện Bình Chánh",
+    "Huyện 7",
+    "Thành phố Thủ Đức",
+    "TP. Thủ Đức",
+    "TP.Thu Duc",
+    "Quận Hồ Chí Minh",
+    "Thành phố Hồ Chí Minh",
+    "Quận Nguyễn Trãi",
+    "Quận Bến Thành",
+    "Q. Bình-Thạnh",
+)  # the last four: the city, a street, a ward and a hyphen where the district goes
+_OLD_WARDS = ("Phường 17", "P.9", "F7", "Phường Đa Kao", "Xã Tân Nhựt", "X. Bà Điểm", "")
+
+
+def test_fast_path_reads_old_districts_as_the_scanner_does(fake_points: pd.DataFrame) -> None:
+    """Addresses written before the 2025 reform name a district after the ward ("…, Phường 17, Quận Bình
+    Thạnh, …"), or a district without a ward: the fast path reads them too, exactly as the scanner does,
+    and steps aside where the district part is not a plain known district name."""
+    import random
+
+    rng = random.Random(11)
+    lex = admin_lexicon()
+    registry_streets = frozenset(street_key(s) for s in fake_points["street"].unique())
+    checked = 0
+    for text in fake_points["address"].sample(200, random_state=2):
+        head_street, kp, ward, city = text.split(", ")
+        for district in rng.sample(_OLD_DISTRICTS, 6):
+            old_ward = rng.choice((ward, *_OLD_WARDS))
+            form = ", ".join(x for x in (head_street, kp, old_ward, district, city) if x)
+            for variant in (form, fold(form), form.upper()):
+                s, _ = _clean(variant)
+                for streets in (known_streets(), registry_streets):
+                    fast = _parse_normal_form(s, lex, streets)
+                    again = _parse_normal_form(s, lex, streets)  # the tail read once is kept
+                    assert fast == again, variant
+                    if fast is None:
+                        continue
+                    checked += 1
+                    assert fast.district, variant
+                    assert fast == _parse_tokens(s, [], lex, streets), variant
+    assert checked > 2_000
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "12 Đường Lê Lợi, Khu phố 1, Phường Bến Thành, Thành phố Hồ Chí Minh, Thành phố Hồ Chí Minh",
+        "12 Đường Lê Lợi, Khu phố 1, Phường 7, Quận Bình-Thạnh, Thành phố Hồ Chí Minh",
+        "12 Đường Lê Lợi, Khu phố 1, Phường 7, H. Củ Chi, Thành phố Hồ Chí Minh",
+        "12 Đường Lê Lợi, Khu phố 1, Phường 7, Quân 3, Thành phố Hồ Chí Minh",
+    ],
+)
+def test_fast_path_leaves_unusual_districts_to_the_scanner(text: str) -> None:
+    """A city where the district goes, a hyphenated name, the ambiguous "H." (huyện or hẻm) and a marker
+    misspelt in its diacritics are the scanner's to read."""
+    s, _ = _clean(text)
+    assert _parse_normal_form(s, admin_lexicon(), known_streets()) is None
+
+
 @pytest.mark.parametrize(
     ("text", "street"),
     [
