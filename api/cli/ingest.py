@@ -76,7 +76,9 @@ def register(app: typer.Typer) -> None:
             None, "--latest", formats=["%Y-%m-%d"], help="latest believable event date (default: today)"
         ),
         link: bool = typer.Option(True, "--link/--no-link", help="link the new batches afterwards"),
-        workers: int = typer.Option(1, min=1, max=16, help="processes that read, clean and place files (and geocode large batches)"),
+        workers: int = typer.Option(
+            1, min=1, max=16, help="processes that read, clean and place files (and geocode large batches)"
+        ),
         as_json: bool = typer.Option(False, "--json", help="print the batches' accounts as JSON lines"),
     ) -> None:
         """Ingest feed files: bad rows are quarantined with reasons; the same file twice adds nothing."""
