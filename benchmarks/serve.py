@@ -185,6 +185,7 @@ def combined(runs: list[dict[str, float]]) -> dict[str, float]:
         "load": max(r["load"] for r in runs),
         "rounds": len(runs),
         "round_rps": [r["rps"] for r in runs],
+        "round_p99_ms": [r["p99_ms"] for r in runs],
     }
 
 
@@ -363,7 +364,7 @@ def main() -> None:
             f"wrk -t{threads}: bare JSON  {bare['rps']:8.0f} req/s  p50 {bare['p50_ms']:.1f} ms  p99 {bare['p99_ms']:.1f} ms  wrk {bare['wrk_cores']} cores  (load {bare['load']})"
         )
         print(
-            f"wrk -t{threads}: risk point {risk['rps']:8.0f} req/s  p50 {risk['p50_ms']:.1f} ms  p99 {risk['p99_ms']:.1f} ms  wrk {risk['wrk_cores']} cores  (load {risk['load']})  ratio {figures['risk_vs_bare' + suffix]} (target ≥ 0.8, p99 ≤ 20 ms; rounds {risk['round_ratios']})",
+            f"wrk -t{threads}: risk point {risk['rps']:8.0f} req/s  p50 {risk['p50_ms']:.1f} ms  p99 {risk['p99_ms']:.1f} ms  wrk {risk['wrk_cores']} cores  (load {risk['load']})  ratio {figures['risk_vs_bare' + suffix]} (target ≥ 0.8, p99 ≤ 20 ms; rounds: ratios {risk['round_ratios']}, p99 {risk['round_p99_ms']})",
             flush=True,
         )
 
