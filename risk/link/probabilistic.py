@@ -200,12 +200,20 @@ def candidates(
     if threads > 1 and len(recs["name_key"]) >= 100_000:
         with ThreadPoolExecutor(threads) as pool:
             parts = list(pool.map(lambda j: _block_pairs(*j, n_p), jobs))
+            # the codes below and from the middle record on, sorted and deduplicated on two threads: the
+            # halves put together are the whole (each part comes sorted, by record then person: runs)
+            cut = (len(recs["name_key"]) // 2) * n_p
+            halves = pool.map(lambda lo: _sorted_unique(_runs(parts, cut, lo), True), (True, False))
+            code = np.concatenate(list(halves))
     else:
         parts = [_block_pairs(*j, n_p) for j in jobs]
-    if not parts:
-        return np.zeros(0, np.int64), np.zeros(0, np.int64)
-    code = _sorted_unique(np.concatenate(parts))
+        code = _sorted_unique(np.concatenate(parts), True) if parts else np.zeros(0, np.int64)
     return code // n_p, code % n_p
+
+
+def _runs(parts: list[np.ndarray], cut: int, low: bool) -> np.ndarray:
+    """The codes of `parts` below `cut` (`low`) or from it on, concatenated (sorted parts stay runs)."""
+    return np.concatenate([p[p < cut] if low else p[p >= cut] for p in parts] or [np.zeros(0, np.int64)])
 
 
 def _int_keys(
@@ -274,9 +282,10 @@ def _pack(parts: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.nd
     return kr, kp
 
 
-def _sorted_unique(a: np.ndarray) -> np.ndarray:
-    """`np.unique` of int64 codes by sorting (numpy 2's hash-based unique is several times slower here)."""
-    a = np.sort(a)
+def _sorted_unique(a: np.ndarray, runs: bool = False) -> np.ndarray:
+    """`np.unique` of int64 codes by sorting (numpy 2's hash-based unique is several times slower here).
+    `runs`: `a` is a few sorted runs put together, which a merge sort (timsort) sorts fastest."""
+    a = np.sort(a, kind="stable" if runs else None)
     return a[np.r_[True, a[1:] != a[:-1]]] if len(a) else a
 
 

@@ -10,7 +10,7 @@ import pandas as pd
 
 from risk.link.cluster import merge_doses
 from risk.link.compare import compare
-from risk.link.probabilistic import eligible, prepare
+from risk.link.probabilistic import _runs, _sorted_unique, eligible, prepare
 from risk.store.embedded import EmbeddedStore
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
@@ -142,3 +142,20 @@ def test_incremental_link_of_a_new_batch(city_copy) -> None:
     assert len(new) == res.records
     assert new["same_as"].notna().all()  # the re-sent doses merge with the ones already known
     assert np.isin(new["method"], ["id", "probabilistic"]).all()
+
+
+def test_candidate_codes_in_two_halves_equal_the_whole() -> None:
+    """A large relink sorts blocking's pair codes as two halves (below and from a cut) on two threads:
+    put together they must be the sorted unique codes of every part, whether a part is sorted or not."""
+    rng = np.random.default_rng(7)
+    parts = [np.sort(rng.integers(0, 5_000, n)) for n in (900, 0, 1_500, 40)]
+    parts.append(rng.integers(0, 5_000, 700))  # not sorted: must still be right
+    whole = np.unique(np.concatenate(parts))
+    for cut in (0, 1, 2_500, 4_999, 5_000):
+        low, high = (
+            _sorted_unique(_runs(parts, cut, True), True),
+            _sorted_unique(_runs(parts, cut, False), True),
+        )
+        assert (low < cut).all() and (high >= cut).all()
+        assert np.array_equal(np.concatenate([low, high]), whole)
+    assert len(_runs([], 3, True)) == 0
