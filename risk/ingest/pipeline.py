@@ -409,7 +409,14 @@ def _row_hashes(data: pd.DataFrame) -> np.ndarray:
     if not len(data):
         return np.array([], dtype=object)
     h = pd.util.hash_pandas_object(data, index=False).to_numpy()
-    return np.char.mod("%016x", h).astype(object)
+    # 16 lower-case hex digits per hash, as "%016x" formats them, from a nibble lookup (a third of
+    # np.char.mod's time)
+    digits = _HEX_DIGITS[((h[:, None] >> _NIBBLE_SHIFTS) & np.uint64(15)).astype(np.intp)]
+    return digits.view("S16").ravel().astype("U16").astype(object)
+
+
+_HEX_DIGITS = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
+_NIBBLE_SHIFTS = np.arange(60, -1, -4, dtype=np.uint64)
 
 
 _CORRECTED = "|".join(sorted(c for c, r in REASONS.items() if r.severity == "corrected"))
